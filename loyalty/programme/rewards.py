@@ -1,0 +1,88 @@
+"""The rewards catalogue and redemption: a voucher and its redeem entry in one transaction."""
+
+from __future__ import annotations
+
+import secrets
+
+from tortoise.transactions import in_transaction
+
+from loyalty import clock
+from loyalty.customers.models import Customer
+from loyalty.errors import DomainError, NotFound
+from loyalty.programme import ledger
+from loyalty.programme.models import EntryKind, Reward, RewardKind, Voucher, VoucherStatus
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: codes are read aloud
+CANCELLABLE = (VoucherStatus.PENDING, VoucherStatus.LIVE, VoucherStatus.FAILED)
+
+
+def new_code() -> str:
+    body = "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
+    return f"LOY-{body[:5]}-{body[5:]}"
+
+
+def validate_reward(
+    kind: RewardKind,
+    points_cost: int,
+    amount: int | None,
+    percentage: int | None,
+    product_id: str | None,
+) -> None:
+    """The fields each kind of reward needs, with the field at fault named."""
+    if points_cost <= 0:
+        raise DomainError("INVALID", "points cost must be positive", "pointsCost")
+    if kind == RewardKind.FIXED_AMOUNT and (amount is None or amount <= 0):
+        raise DomainError("INVALID", "a fixed-amount reward needs a positive amount", "amount")
+    if kind == RewardKind.PERCENTAGE and (percentage is None or not 0 < percentage <= 100):
+        raise DomainError("INVALID", "percentage must be between 1 and 100", "percentage")
+    if kind == RewardKind.FREE_PRODUCT and not product_id:
+        raise DomainError("INVALID", "a free-product reward needs a product id", "productId")
+
+
+async def redeem(customer: Customer, reward_id: int) -> Voucher:
+    """Spend points on a reward; refused with a user error when the balance is short."""
+    reward = await Reward.get_or_none(id=reward_id, shop_id=customer.shop_id)
+    if reward is None:
+        raise NotFound("reward", "rewardId")
+    if reward.archived:
+        raise DomainError("REWARD_INACTIVE", "this reward is no longer available", "rewardId")
+    async with in_transaction():
+        voucher = await Voucher.create(
+            shop_id=customer.shop_id,
+            customer_id=customer.id,
+            reward_id=reward.id,
+            code=new_code(),
+            points_spent=reward.points_cost,
+            status=VoucherStatus.LIVE,
+        )
+        await ledger.post(
+            customer,
+            EntryKind.REDEEM,
+            points=-reward.points_cost,
+            require_funds=True,
+            voucher_id=voucher.id,
+            description=f"Redeemed {reward.name}",
+        )
+    return voucher
+
+
+async def cancel_voucher(voucher: Voucher, *, actor: str) -> Voucher:
+    """Cancel an unused voucher and give its points back, exactly once."""
+    async with in_transaction():
+        moved = await Voucher.filter(id=voucher.id, status__in=CANCELLABLE).update(
+            status=VoucherStatus.CANCELLED, cancelled_at=clock.now()
+        )
+        if not moved:
+            raise DomainError("VOUCHER_NOT_CANCELLABLE", "only an unused voucher can be cancelled")
+        customer = await Customer.get(id=voucher.customer_id)
+        await ledger.post(
+            customer,
+            EntryKind.REVERSE,
+            points=voucher.points_spent,
+            voucher_id=voucher.id,
+            actor=actor,
+            description=f"Voucher {voucher.code} cancelled",
+            idempotency_key=f"voucher:{voucher.id}:cancel",
+        )
+    await voucher.refresh_from_db()
+    return voucher
