@@ -1,0 +1,67 @@
+ORDER = """
+mutation($input: RecordOrderInput!) {
+  recordOrder(input: $input) {
+    order { id externalId status pointsAwarded subtotal { amount currency } }
+    customer { id pointsBalance pendingPoints tier { name } }
+    userErrors { field message code }
+  }
+}"""
+
+ME = """{ me { pointsBalance pendingPoints tier { name } tierProgress { nextTier { name } remaining }
+  affordableRewards { name pointsCost }
+  ledger(first: 10) { edges { node { kind points pendingPoints description } } pageInfo { hasNextPage } }
+  vouchers { code status reward { name } } } }"""
+
+
+async def test_order_earns_and_shopper_redeems(gql, shop_a):
+    data = await gql.run(
+        "mutation { updateProgramme(input: {approvalDays: 0, pointsPerPound: 2}) "
+        "{ programme { approvalDays pointsPerPound } userErrors { code } } }",
+        **shop_a.merchant,
+    )
+    assert data["updateProgramme"]["programme"] == {"approvalDays": 0, "pointsPerPound": 2}
+    reward = await gql.run(
+        'mutation { createReward(input: {name: "£5 off", kind: FIXED_AMOUNT, pointsCost: 100, '
+        "amount: 500}) { reward { id amount { amount currency } } userErrors { code message } } }",
+        **shop_a.merchant,
+    )
+    reward_id = reward["createReward"]["reward"]["id"]
+    assert reward["createReward"]["reward"]["amount"] == {"amount": "5.00", "currency": "GBP"}
+    data = await gql.run(
+        ORDER,
+        {
+            "input": {
+                "externalId": "1001",
+                "subtotal": 12000,
+                "discounts": 1000,
+                "shipping": 495,
+                "tax": 2000,
+                "status": "PAID",
+                "customer": {
+                    "externalId": "c-1",
+                    "email": "Jo@Example.com",
+                    "phone": "07911 123456",
+                },
+            }
+        },
+        **shop_a.merchant,
+    )
+    payload = data["recordOrder"]
+    assert payload["userErrors"] == []
+    assert payload["order"]["pointsAwarded"] == 220  # (£120 - £10) x 2, shipping and tax excluded
+    assert payload["customer"]["pointsBalance"] == 220
+    me = (await gql.run(ME, **shop_a.shopper("c-1")))["me"]
+    assert me["pointsBalance"] == 220
+    assert [r["name"] for r in me["affordableRewards"]] == ["£5 off"]
+    redeem = await gql.run(
+        'mutation($id: ID!) { redeemReward(input: {rewardId: $id, idempotencyKey: "k1"}) '
+        "{ voucher { code status reward { name } } customer { pointsBalance } "
+        "userErrors { code message } } }",
+        {"id": reward_id},
+        **shop_a.shopper("c-1"),
+    )
+    assert redeem["redeemReward"]["customer"]["pointsBalance"] == 120
+    assert redeem["redeemReward"]["voucher"]["status"] == "LIVE"
+    me = (await gql.run(ME, **shop_a.shopper("c-1")))["me"]
+    assert [e["node"]["kind"] for e in me["ledger"]["edges"]] == ["REDEEM", "EARN"]
+    assert me["vouchers"][0]["code"] == redeem["redeemReward"]["voucher"]["code"]
