@@ -7,9 +7,11 @@ mutation($input: RecordOrderInput!) {
   }
 }"""
 
-ME = """{ me { pointsBalance pendingPoints tier { name } tierProgress { nextTier { name } remaining }
+ME = """{ me { pointsBalance pendingPoints tier { name }
+  tierProgress { nextTier { name } remaining }
   affordableRewards { name pointsCost }
-  ledger(first: 10) { edges { node { kind points pendingPoints description } } pageInfo { hasNextPage } }
+  ledger(first: 10) {
+    edges { node { kind points pendingPoints description } } pageInfo { hasNextPage } }
   vouchers { code status reward { name } } } }"""
 
 
