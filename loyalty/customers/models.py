@@ -17,6 +17,8 @@ class Customer(Model):
     first_name = fields.CharField(max_length=100, null=True)
     last_name = fields.CharField(max_length=100, null=True)
     birthday = fields.DateField(null=True)
+    birth_month = fields.SmallIntField(null=True)
+    birth_day = fields.SmallIntField(null=True)
     country = fields.CharField(max_length=2, null=True)
     time_zone = fields.CharField(max_length=64, null=True)
     referral_code = fields.CharField(max_length=16, unique=True)
@@ -37,6 +39,7 @@ class Customer(Model):
     class Meta:
         table = "customers"
         unique_together = (("shop", "external_id"), ("shop", "email"))
+        indexes = (("shop_id", "birth_month", "birth_day"),)
 
     @property
     def full_name(self) -> str:

@@ -57,6 +57,8 @@ def _clean(data: CustomerInput) -> dict[str, object]:
         values["phone"] = normalise_phone(data.phone, country)
     if country is not None:
         values["country"] = country
+    if data.birthday is not None:  # month and day apart, so the birthday job can use an index
+        values["birth_month"], values["birth_day"] = data.birthday.month, data.birthday.day
     if data.external_id is not None:
         values["external_id"] = str(data.external_id)
     return values

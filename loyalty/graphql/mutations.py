@@ -13,7 +13,7 @@ import strawberry
 from strawberry.types import Info
 
 from loyalty.customers.models import Customer
-from loyalty.customers.service import get_customer, upsert_customer
+from loyalty.customers.service import get_customer
 from loyalty.errors import DomainError, NotFound
 from loyalty.graphql import inputs as i
 from loyalty.graphql.errors import decode_id, user_errors
@@ -33,6 +33,7 @@ from loyalty.idempotency import run_once
 from loyalty.programme import earning, orders, rewards, settings
 from loyalty.programme import models as m
 from loyalty.programme.inputs import RefundInput
+from loyalty.programme.members import sync_customer
 
 
 def _body(data: Any) -> dict[str, Any]:
@@ -155,7 +156,7 @@ class Mutation:
     @strawberry.mutation(permission_classes=[MerchantWrite])
     async def upsert_customer(self, info: Info, input: i.CustomerInput) -> CustomerPayload:
         try:
-            customer, _ = await upsert_customer(info.context.shop_id, input.to_domain())
+            customer, _ = await sync_customer(info.context.shop_id, input.to_domain())
         except DomainError as exc:
             return CustomerPayload(user_errors=user_errors(exc))
         return CustomerPayload(customer=CustomerType.of(customer))

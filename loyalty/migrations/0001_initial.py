@@ -5,6 +5,7 @@ from json import dumps, loads
 from loyalty.programme.models import ActionKind, ActionLimit, EntryKind, ExpiryMode, OrderStatus, RewardKind, TierBasis, TierWindow, VoucherStatus
 from tortoise.fields.base import OnDelete
 from tortoise import fields
+from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
     initial = True
@@ -132,6 +133,8 @@ class Migration(migrations.Migration):
                 ('first_name', fields.CharField(null=True, max_length=100)),
                 ('last_name', fields.CharField(null=True, max_length=100)),
                 ('birthday', fields.DateField(null=True)),
+                ('birth_month', fields.SmallIntField(null=True)),
+                ('birth_day', fields.SmallIntField(null=True)),
                 ('country', fields.CharField(null=True, max_length=2)),
                 ('time_zone', fields.CharField(null=True, max_length=64)),
                 ('referral_code', fields.CharField(unique=True, max_length=16)),
@@ -145,7 +148,7 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
-            options={'table': 'customers', 'app': 'models', 'unique_together': (('shop', 'external_id'), ('shop', 'email')), 'pk_attr': 'id', 'table_description': 'A shopper of one shop, whose balances are caches of the ledger, kept in step with it.'},
+            options={'table': 'customers', 'app': 'models', 'unique_together': (('shop', 'external_id'), ('shop', 'email')), 'indexes': [Index(fields=['shop_id', 'birth_month', 'birth_day'])], 'pk_attr': 'id', 'table_description': 'A shopper of one shop, whose balances are caches of the ledger, kept in step with it.'},
             bases=['Model'],
         ),
         ops.CreateModel(

@@ -9,14 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 from tortoise.functions import Coalesce, Sum
 from tortoise.transactions import in_transaction
 
 from loyalty import clock
 from loyalty.customers.models import Customer
 from loyalty.programme import earning, ledger, tiers
-from loyalty.programme.models import EntryKind, ExpiryMode, LedgerEntry, Programme
+from loyalty.programme.models import ActionKind, EntryKind, ExpiryMode, LedgerEntry, Programme
 
 
 @dataclass
@@ -35,7 +35,15 @@ async def confirm_pending(shop_id: int) -> JobReport:
         kind=EntryKind.EARN,
         pending_points__gt=0,
         available_at__lte=clock.now(),
-    ).exclude(children__kind=EntryKind.CONFIRM)
+    ).exclude(
+        # A subquery, not `children__kind`: that LEFT JOIN compares NULL for an earn with
+        # no children yet, and NOT NULL drops every earn never refunded nor confirmed.
+        id__in=Subquery(
+            LedgerEntry.filter(
+                shop_id=shop_id, kind=EntryKind.CONFIRM, parent_id__isnull=False
+            ).values("parent_id")
+        )
+    )
     touched: set[int] = set()
     for entry in due:
         async with in_transaction():
@@ -122,4 +130,33 @@ async def reevaluate_tiers(shop_id: int) -> JobReport:
         report.customers += 1
         if customer.tier_id != before:
             report.entries += 1
+    return report
+
+
+async def award_birthdays(shop_id: int) -> JobReport:
+    """Birthday points on the customer's birthday (29 Feb counts on 28 Feb in other years)."""
+    report = JobReport()
+    rule = await earning.active_rule(shop_id, ActionKind.BIRTHDAY)
+    if rule is None:
+        return report
+    programme = await Programme.get(shop_id=shop_id)
+    today = clock.now().date()
+    days = [today.day] + ([29] if (today.month, today.day) == (2, 28) else [])
+    born_today = Customer.filter(shop_id=shop_id, birth_month=today.month, birth_day__in=days)
+    for customer in await born_today:
+        key = f"birthday:{customer.id}:{today.year}"
+        if await ledger.existing(shop_id, key) is not None:
+            continue
+        await earning.award(
+            customer,
+            programme,
+            rule.points,
+            pending=False,
+            rule_id=rule.id,
+            description=rule.name,
+            idempotency_key=key,
+        )
+        report.customers += 1
+        report.entries += 1
+        report.points += rule.points
     return report

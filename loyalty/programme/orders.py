@@ -9,10 +9,10 @@ from tortoise.transactions import in_transaction
 
 from loyalty import clock
 from loyalty.customers.models import Customer
-from loyalty.customers.service import upsert_customer
 from loyalty.errors import DomainError, NotFound
 from loyalty.programme import earning, ledger, tiers
 from loyalty.programme.inputs import OrderInput, RefundInput
+from loyalty.programme.members import sync_customer
 from loyalty.programme.models import (
     ActionKind,
     EntryKind,
@@ -64,7 +64,7 @@ async def record_order(shop_id: int, data: OrderInput) -> Order:
     async with in_transaction():
         customer = None
         if data.customer is not None:
-            customer, _ = await upsert_customer(shop_id, data.customer)
+            customer, _ = await sync_customer(shop_id, data.customer)
         values = {
             "currency": data.currency.upper(),
             "subtotal": data.subtotal,
@@ -74,8 +74,9 @@ async def record_order(shop_id: int, data: OrderInput) -> Order:
             "status": data.status,
             "lines": [asdict(line) for line in data.lines],
             "discount_codes": list(data.discount_codes),
-            "customer_id": customer.id if customer else None,
         }
+        if customer is not None:
+            values["customer_id"] = customer.id  # an update without one keeps the link
         order = await Order.get_or_none(shop_id=shop_id, external_id=data.external_id)
         if order is None:
             order = await Order.create(
@@ -89,6 +90,8 @@ async def record_order(shop_id: int, data: OrderInput) -> Order:
                 values["status"] = order.status  # a late 'paid' never revives a voided order
             order.update_from_dict(values)
             await order.save()
+        if customer is None and order.customer_id is not None:
+            customer = await Customer.get(id=order.customer_id)
         if customer is not None:
             await _settle_points(order, customer, programme)
     return order
