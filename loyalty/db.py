@@ -11,6 +11,7 @@ MODEL_MODULES = [
     "loyalty.shops.models",
     "loyalty.customers.models",
     "loyalty.programme.models",
+    "loyalty.integrations.models",
 ]
 
 

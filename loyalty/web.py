@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,6 +16,16 @@ from loyalty import db
 from loyalty.config import Settings
 from loyalty.graphql.context import Context, build_context
 from loyalty.graphql.schema import build_schema
+from loyalty.integrations import webhooks
+from loyalty.integrations.models import Platform
+
+Enqueue = Callable[[int], None]
+
+
+def _enqueue_with_worker(delivery_id: int) -> None:
+    from loyalty.workers.webhooks import process_webhook
+
+    process_webhook.send(delivery_id)
 
 
 class GraphQLApp(GraphQL):
@@ -37,8 +47,27 @@ async def healthz(_: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def create_app(settings: Settings, *, manage_db: bool = True) -> Starlette:
-    """The ASGI app; with `manage_db` its lifespan opens and closes the database."""
+def webhook_endpoint(platform: Platform, enqueue: Enqueue):
+    """POST /webhooks/<platform>/{shop}: verify and store, then hand to a worker."""
+
+    async def receive(request: Request) -> JSONResponse:
+        receipt = await webhooks.receive(
+            request.path_params["shop"], platform, request.headers, await request.body()
+        )
+        if receipt.delivery_id is not None:
+            enqueue(receipt.delivery_id)
+        return JSONResponse({"message": receipt.message}, status_code=receipt.status_code)
+
+    return receive
+
+
+def create_app(
+    settings: Settings, *, manage_db: bool = True, enqueue: Enqueue = _enqueue_with_worker
+) -> Starlette:
+    """The ASGI app; with `manage_db` its lifespan opens and closes the database.
+
+    `enqueue` hands a stored webhook delivery to the workers (tests pass their own).
+    """
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -55,6 +84,14 @@ def create_app(settings: Settings, *, manage_db: bool = True) -> Starlette:
         routes=[
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             Route("/healthz", healthz),
+            *(
+                Route(
+                    f"/webhooks/{platform.value}/{{shop}}",
+                    webhook_endpoint(platform, enqueue),
+                    methods=["POST"],
+                )
+                for platform in (Platform.SHOPIFY, Platform.WOOCOMMERCE)
+            ),
         ],
         lifespan=lifespan,
     )

@@ -2,6 +2,7 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
+from loyalty.integrations.models import DeliveryStatus, Platform
 from loyalty.programme.models import ActionKind, ActionLimit, EntryKind, ExpiryMode, OrderStatus, RewardKind, TierBasis, TierWindow, VoucherStatus
 from tortoise.fields.base import OnDelete
 from tortoise import fields
@@ -67,6 +68,22 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
             options={'table': 'idempotency_records', 'app': 'models', 'unique_together': (('shop', 'operation', 'key'),), 'pk_attr': 'id', 'table_description': 'The first result of a retried write, keyed per shop and operation.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Integration',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('shop', fields.ForeignKeyField('models.Shop', source_field='shop_id', db_constraint=True, to_field='id', related_name='integrations', on_delete=OnDelete.CASCADE)),
+                ('platform', fields.CharEnumField(description='SHOPIFY: shopify\nWOOCOMMERCE: woocommerce\nRECHARGE: recharge', enum_type=Platform, max_length=16)),
+                ('address', fields.CharField(default='', description='shop domain or site URL', max_length=255)),
+                ('webhook_secret', fields.CharField(default='', max_length=255)),
+                ('api_token', fields.CharField(default='', max_length=255)),
+                ('api_key', fields.CharField(default='', max_length=255)),
+                ('api_secret', fields.CharField(default='', max_length=255)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'integrations', 'app': 'models', 'unique_together': (('shop', 'platform'),), 'pk_attr': 'id', 'table_description': 'One platform connection of a shop. Secrets are write-only: never returned or logged.'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -228,6 +245,26 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'ledger_entries', 'app': 'models', 'unique_together': (('shop', 'idempotency_key'),), 'pk_attr': 'id', 'table_description': 'One append-only movement of points.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='WebhookDelivery',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('shop', fields.ForeignKeyField('models.Shop', source_field='shop_id', db_constraint=True, to_field='id', related_name='webhook_deliveries', on_delete=OnDelete.CASCADE)),
+                ('platform', fields.CharEnumField(description='SHOPIFY: shopify\nWOOCOMMERCE: woocommerce\nRECHARGE: recharge', enum_type=Platform, max_length=16)),
+                ('topic', fields.CharField(max_length=64)),
+                ('delivery_id', fields.CharField(max_length=128)),
+                ('headers', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('body', fields.TextField(unique=False)),
+                ('status', fields.CharEnumField(default=DeliveryStatus.RECEIVED, description='RECEIVED: received\nPROCESSED: processed\nWAITING: waiting\nFAILED: failed\nIGNORED: ignored', enum_type=DeliveryStatus, max_length=16)),
+                ('waiting_for', fields.CharField(null=True, description='an order id', max_length=64)),
+                ('error', fields.TextField(null=True, unique=False)),
+                ('attempts', fields.IntField(default=0)),
+                ('received_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('processed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'webhook_deliveries', 'app': 'models', 'unique_together': (('shop', 'platform', 'delivery_id'),), 'indexes': [Index(fields=['shop_id', 'status'])], 'pk_attr': 'id', 'table_description': 'A verified delivery, stored raw before processing so nothing is ever lost.'},
             bases=['Model'],
         ),
     ]
