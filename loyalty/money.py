@@ -1,15 +1,26 @@
-"""Money as integer minor units: formatting for the API without ever using floats."""
+"""Money as integer minor units: exponents, and formatting without ever using floats."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-# ISO 4217 minor-unit exponents that differ from 2 (the common case).
-_EXPONENTS = {"JPY": 0, "KRW": 0, "ISK": 0, "HUF": 2, "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3}
+# ISO 4217 minor-unit exponents of the currencies shops send. A short table is easier to
+# audit than a dependency; callers refuse an unknown code rather than guess.
+_ZERO = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF"
+_THREE = "BHD IQD JOD KWD LYD OMR TND"
+_TWO = (
+    "AED AUD BGN BRL CAD CHF CNY CZK DKK EUR GBP HKD HUF ILS INR MXN MYR NOK NZD PHP PLN "
+    "RON SAR SEK SGD THB TRY TWD USD ZAR"
+)
+EXPONENTS: dict[str, int] = {
+    **dict.fromkeys(_ZERO.split(), 0),
+    **dict.fromkeys(_TWO.split(), 2),
+    **dict.fromkeys(_THREE.split(), 3),
+}
 
 
 def exponent(currency: str) -> int:
-    return _EXPONENTS.get(currency.upper(), 2)
+    return EXPONENTS.get(currency.upper(), 2)
 
 
 def to_decimal_string(minor: int, currency: str) -> str:

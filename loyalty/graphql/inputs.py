@@ -66,6 +66,9 @@ class RecordOrderInput:
     discounts: int = 0
     shipping: int = 0
     tax: int = 0
+    taxes_included: bool = strawberry.field(
+        default=False, description="True when prices (UK VAT-inclusive) already contain tax"
+    )
     status: OrderStatus
     customer: CustomerInput | None = None
     lines: list[OrderLineInput] = strawberry.field(default_factory=list)
@@ -81,6 +84,7 @@ class RecordOrderInput:
             discounts=self.discounts,
             shipping=self.shipping,
             tax=self.tax,
+            taxes_included=self.taxes_included,
             status=self.status,
             customer=self.customer.to_domain() if self.customer else None,
             lines=[

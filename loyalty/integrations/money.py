@@ -7,20 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from loyalty.integrations.payloads import PayloadError
-
-# ISO 4217 minor-unit exponents. A short table of what shops send is easier to audit than
-# a dependency; an unknown code is refused rather than guessed, so the delivery is kept.
-_ZERO = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF"
-_THREE = "BHD IQD JOD KWD LYD OMR TND"
-_TWO = (
-    "AED AUD BGN BRL CAD CHF CNY CZK DKK EUR GBP HKD HUF ILS INR MXN MYR NOK NZD PHP PLN "
-    "RON SAR SEK SGD THB TRY TWD USD ZAR"
-)
-EXPONENTS: dict[str, int] = {
-    **dict.fromkeys(_ZERO.split(), 0),
-    **dict.fromkeys(_TWO.split(), 2),
-    **dict.fromkeys(_THREE.split(), 3),
-}
+from loyalty.money import EXPONENTS
 
 # Plain ASCII decimals only: Decimal() alone would also take "NaN", "1e5", "1_0" and
 # non-ASCII digits, none of which a shop sends for money.

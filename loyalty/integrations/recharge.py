@@ -145,6 +145,7 @@ def charge_record(delivery: Mapping[str, Any]) -> ChargeRecord:
             for i, line in enumerate(entries(charge, "shipping_lines", path + "shipping_lines"))
         ),
         tax=money(charge, "total_tax", path),
+        taxes_included=charge.get("taxes_included") is True,
         customer=_customer(customer, path + "customer.") if isinstance(customer, Mapping) else None,
         lines=lines,
         discount_codes=[

@@ -112,6 +112,7 @@ def order_to_input(order: Mapping[str, Any]) -> OrderInput:
         discounts=_amount(order, "total_discounts", currency, ""),
         shipping=shipping,
         tax=_amount(order, "total_tax", currency, ""),
+        taxes_included=order.get("taxes_included") is True,
         customer=_order_customer(order),
         lines=lines,
         discount_codes=[

@@ -72,6 +72,7 @@ def order_to_input(order: Mapping[str, Any]) -> OrderInput:
         discounts=as_priced("discount_total", "discount_tax"),
         shipping=as_priced("shipping_total", "shipping_tax"),
         tax=_optional(order, "total_tax", currency, ""),
+        taxes_included=gross,
         customer=_order_customer(order),
         lines=[line for line, _ in priced],
         discount_codes=[

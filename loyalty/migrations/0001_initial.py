@@ -180,6 +180,7 @@ class Migration(migrations.Migration):
                 ('discounts', fields.IntField(default=0)),
                 ('shipping', fields.IntField(default=0)),
                 ('tax', fields.IntField(default=0)),
+                ('taxes_included', fields.BooleanField(default=False)),
                 ('refunded', fields.IntField(default=0)),
                 ('status', fields.CharEnumField(description='PENDING: pending\nPAID: paid\nFULFILLED: fulfilled\nCANCELLED: cancelled\nREFUNDED: refunded', enum_type=OrderStatus, max_length=16)),
                 ('lines', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),

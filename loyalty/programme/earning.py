@@ -22,11 +22,17 @@ from loyalty.programme.models import (
 
 
 def earning_base(programme: Programme, order: Order) -> int:
-    """Pence that earn points: goods after discounts, plus shipping and tax if chosen."""
+    """Pence that earn points: goods after discounts, plus shipping and tax if chosen.
+
+    With tax-inclusive prices and tax excluded, the order's whole tax comes off the
+    goods (shipping's share too, so the base errs low, never high).
+    """
     base = order.subtotal - order.discounts
     if programme.include_shipping:
         base += order.shipping
-    if programme.include_tax:
+    if order.taxes_included and not programme.include_tax:
+        base -= order.tax
+    elif not order.taxes_included and programme.include_tax:
         base += order.tax
     return max(0, base)
 

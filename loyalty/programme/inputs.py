@@ -41,7 +41,9 @@ class OrderInput:
     """An order as a shop reports it; money in minor units of `currency`.
 
     `subtotal` is the goods total before order-level `discounts`; shipping and tax are
-    separate so the programme can choose what earns points.
+    separate so the programme can choose what earns points. With `taxes_included`
+    (VAT-inclusive pricing, usual in the UK) the subtotal, discounts and shipping
+    already contain `tax`; otherwise tax is charged on top.
     """
 
     external_id: str
@@ -51,6 +53,7 @@ class OrderInput:
     discounts: int = 0
     shipping: int = 0
     tax: int = 0
+    taxes_included: bool = False
     customer: CustomerInput | None = None
     lines: list[OrderLine] = field(default_factory=list)
     discount_codes: list[str] = field(default_factory=list)

@@ -172,6 +172,7 @@ class Order(Model):
     discounts = fields.IntField(default=0)
     shipping = fields.IntField(default=0)
     tax = fields.IntField(default=0)
+    taxes_included = fields.BooleanField(default=False)
     refunded = fields.IntField(default=0)
     status = fields.CharEnumField(OrderStatus, max_length=16)
     lines = fields.JSONField(default=list)

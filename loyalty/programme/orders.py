@@ -39,7 +39,9 @@ def _validate(data: OrderInput) -> None:
 
 
 def order_total(order: Order) -> int:
-    return order.subtotal - order.discounts + order.shipping + order.tax
+    """What the shopper paid (tax is already inside the prices when taxes_included)."""
+    tax_on_top = 0 if order.taxes_included else order.tax
+    return order.subtotal - order.discounts + order.shipping + tax_on_top
 
 
 async def _order_entries_sum(order: Order) -> tuple[int, int]:
@@ -71,6 +73,7 @@ async def record_order(shop_id: int, data: OrderInput) -> Order:
             "discounts": data.discounts,
             "shipping": data.shipping,
             "tax": data.tax,
+            "taxes_included": data.taxes_included,
             "status": data.status,
             "lines": [asdict(line) for line in data.lines],
             "discount_codes": list(data.discount_codes),
