@@ -107,6 +107,13 @@ def _optional_id(gid: Any, type_name: str) -> int | None:
     return decode_id(gid, type_name, "id") if gid is not None else None
 
 
+def _push_to_shop(voucher_id: int) -> None:
+    """After commit: a worker creates the code in the shop (retrying; repeats are no-ops)."""
+    from loyalty.workers.vouchers import push_voucher_to_shop
+
+    push_voucher_to_shop.send(voucher_id)
+
+
 async def _voucher_payload(voucher_id: int, currency: str) -> VoucherPayload:
     voucher = await m.Voucher.get(id=voucher_id)
     return VoucherPayload(
@@ -138,7 +145,10 @@ class Mutation:
             )
         except DomainError as exc:
             return VoucherPayload(user_errors=user_errors(exc))
-        return await _voucher_payload(result["voucher_id"], ctx.shop.currency)
+        payload = await _voucher_payload(result["voucher_id"], ctx.shop.currency)
+        if payload.voucher is not None and payload.voucher.status == m.VoucherStatus.PENDING:
+            _push_to_shop(result["voucher_id"])
+        return payload
 
     @strawberry.mutation(permission_classes=[MerchantWrite])
     async def cancel_voucher(self, info: Info, input: i.CancelVoucherInput) -> VoucherPayload:

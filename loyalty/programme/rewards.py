@@ -11,9 +11,10 @@ from loyalty.customers.models import Customer
 from loyalty.errors import DomainError, NotFound
 from loyalty.programme import ledger
 from loyalty.programme.models import EntryKind, Reward, RewardKind, Voucher, VoucherStatus
+from loyalty.shops.models import Shop
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: codes are read aloud
-CANCELLABLE = (VoucherStatus.PENDING, VoucherStatus.LIVE, VoucherStatus.FAILED)
+CANCELLABLE = (VoucherStatus.PENDING, VoucherStatus.LIVE)  # FAILED ones already refunded
 
 
 def new_code() -> str:
@@ -46,6 +47,10 @@ async def redeem(customer: Customer, reward_id: int) -> Voucher:
         raise NotFound("reward", "rewardId")
     if reward.archived:
         raise DomainError("REWARD_INACTIVE", "this reward is no longer available", "rewardId")
+    # A shop on Shopify or WooCommerce gets the code pushed in by a worker: pending till then.
+    pushed = await Shop.filter(
+        id=customer.shop_id, integrations__platform__in=("shopify", "woocommerce")
+    ).exists()
     async with in_transaction():
         voucher = await Voucher.create(
             shop_id=customer.shop_id,
@@ -53,7 +58,7 @@ async def redeem(customer: Customer, reward_id: int) -> Voucher:
             reward_id=reward.id,
             code=new_code(),
             points_spent=reward.points_cost,
-            status=VoucherStatus.LIVE,
+            status=VoucherStatus.PENDING if pushed else VoucherStatus.LIVE,
         )
         await ledger.post(
             customer,

@@ -1,0 +1,307 @@
+"""Push a redeemed voucher's code into the shop (Shopify or WooCommerce) as a discount.
+
+`push_voucher` takes a PENDING voucher to LIVE when the shop accepts the code, raises
+`RetryablePushError` when the shop may accept it later (429, 5xx, Shopify throttling,
+no answer), and takes it to FAILED with its points given back when the shop never
+will (other 4xx, Shopify `userErrors`, a customer the platform cannot be told about).
+A voucher that is not PENDING is left alone, so a redelivered task does nothing.
+
+Codes are random and unique per voucher, so a shop saying "that code exists" means an
+earlier attempt got through (and we lost its answer): the voucher is LIVE, not FAILED.
+The shopper learns of a failure from the voucher's FAILED status over GraphQL.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC
+from typing import Any
+
+import httpx
+from tortoise.transactions import in_transaction
+
+from loyalty import clock
+from loyalty.channels._http import parse_retry_after
+from loyalty.customers.models import Customer
+from loyalty.integrations import shopify_admin, woocommerce_api
+from loyalty.integrations.models import Integration, Platform
+from loyalty.money import to_decimal_string
+from loyalty.programme import ledger
+from loyalty.programme.models import EntryKind, Reward, RewardKind, Voucher, VoucherStatus
+from loyalty.shops.models import Shop
+
+log = logging.getLogger(__name__)
+
+#: Platforms that receive pushed codes, in the order they are preferred.
+PUSH_PLATFORMS = (Platform.SHOPIFY, Platform.WOOCOMMERCE)
+TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+ACTOR = "system:voucher_push"
+
+
+class RetryablePushError(Exception):
+    """The shop may accept the code later; `retry_after` is in seconds when it said."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentPushError(Exception):
+    """The shop will never accept this code as asked; the message says why (no secrets)."""
+
+
+async def push_voucher(voucher_id: int, *, http: httpx.AsyncClient | None = None) -> VoucherStatus:
+    """Create the voucher's code in its shop; the voucher's status afterwards.
+
+    `http` is a caller-owned client; without one a short-lived client is used.
+    """
+    voucher = await Voucher.get(id=voucher_id)  # DoesNotExist: nothing to push, ever
+    if voucher.status != VoucherStatus.PENDING:
+        return voucher.status
+    integration = (
+        await Integration.filter(shop_id=voucher.shop_id, platform__in=PUSH_PLATFORMS)
+        .order_by("platform")  # "shopify" < "woocommerce"
+        .first()
+    )
+    try:
+        if integration is None:
+            raise PermanentPushError("the shop has no Shopify or WooCommerce integration")
+        if http is None:
+            async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+                await _push(client, integration, voucher)
+        else:
+            await _push(http, integration, voucher)
+    except PermanentPushError as exc:
+        return await fail_voucher(voucher_id, str(exc))
+    except httpx.TransportError as exc:
+        kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection error"
+        raise RetryablePushError(f"{integration.platform}: {kind}") from exc
+    return await _mark_live(voucher)
+
+
+async def fail_voucher(voucher_id: int, reason: str) -> VoucherStatus:
+    """PENDING -> FAILED and the points given back, once; any other voucher is left alone."""
+    async with in_transaction():
+        moved = await Voucher.filter(id=voucher_id, status=VoucherStatus.PENDING).update(
+            status=VoucherStatus.FAILED
+        )
+        if moved:
+            voucher = await Voucher.get(id=voucher_id)
+            customer = await Customer.get(id=voucher.customer_id)
+            await ledger.post(
+                customer,
+                EntryKind.REVERSE,
+                points=voucher.points_spent,
+                voucher_id=voucher.id,
+                actor=ACTOR,
+                reason=reason[:500],
+                description=f"Voucher {voucher.code} could not be issued",
+                idempotency_key=f"voucher:{voucher.id}:failed",
+            )
+    if moved:
+        log.warning("voucher %s failed, points returned: %s", voucher_id, reason)
+    voucher = await Voucher.get_or_none(id=voucher_id)
+    return voucher.status if voucher else VoucherStatus.FAILED
+
+
+async def _mark_live(voucher: Voucher) -> VoucherStatus:
+    moved = await Voucher.filter(id=voucher.id, status=VoucherStatus.PENDING).update(
+        status=VoucherStatus.LIVE
+    )
+    if not moved:
+        # Cancelled while the request was in flight: the code exists in the shop anyway.
+        log.warning(
+            "voucher %s pushed but no longer pending; its code is live in the shop", voucher.id
+        )
+    await voucher.refresh_from_db()
+    return voucher.status
+
+
+async def _push(http: httpx.AsyncClient, integration: Integration, voucher: Voucher) -> None:
+    reward = await Reward.get(id=voucher.reward_id)
+    customer = await Customer.get(id=voucher.customer_id)
+    shop = await Shop.get(id=voucher.shop_id)
+    if integration.platform == Platform.SHOPIFY:
+        await _push_shopify(http, integration, voucher, reward, customer, shop.currency)
+    else:
+        await _push_woocommerce(http, integration, voucher, reward, customer, shop.currency)
+    log.info("voucher %s pushed to %s", voucher.id, integration.platform)
+
+
+# --- Shopify -------------------------------------------------------------------------
+
+
+def shopify_discount(
+    voucher: Voucher, reward: Reward, customer_external_id: str, currency: str
+) -> tuple[str, dict[str, Any]]:
+    """(mutation name, its input) for the reward, limited to one use by this customer."""
+    common: dict[str, Any] = {
+        "title": f"Loyalty reward: {reward.name}",
+        "code": voucher.code,
+        "starts_at": clock.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "customer_gid": shopify_admin.gid("Customer", customer_external_id),
+        "minimum_subtotal": (
+            to_decimal_string(reward.minimum_spend, currency) if reward.minimum_spend else None
+        ),
+    }
+    if reward.kind == RewardKind.FREE_SHIPPING:
+        return shopify_admin.FREE_SHIPPING_CREATE, shopify_admin.free_shipping_code_discount(
+            **common
+        )
+    items: dict[str, Any] = {"all": True}
+    if reward.kind == RewardKind.FIXED_AMOUNT:
+        amount = to_decimal_string(reward.amount or 0, currency)
+        value: dict[str, Any] = {"discountAmount": {"amount": amount, "appliesOnEachItem": False}}
+    elif reward.kind == RewardKind.PERCENTAGE:
+        value = {"percentage": (reward.percentage or 0) / 100}
+    else:  # FREE_PRODUCT
+        value = {"percentage": 1.0}
+        product = shopify_admin.gid("Product", reward.product_id or "")
+        items = {"products": {"productsToAdd": [product]}}
+    return shopify_admin.BASIC_CREATE, shopify_admin.basic_code_discount(
+        value=value, items=items, **common
+    )
+
+
+async def _push_shopify(
+    http: httpx.AsyncClient,
+    integration: Integration,
+    voucher: Voucher,
+    reward: Reward,
+    customer: Customer,
+    currency: str,
+) -> None:
+    if not customer.external_id:
+        raise PermanentPushError("shopify: the customer has no Shopify customer id")
+    if reward.kind == RewardKind.FREE_PRODUCT and not reward.product_id:
+        raise PermanentPushError("shopify: the reward has no product id")
+    if not (integration.address and integration.api_token):
+        raise PermanentPushError("shopify: the integration has no shop domain or access token")
+    mutation, discount = shopify_discount(voucher, reward, customer.external_id, currency)
+    response = await shopify_admin.create_code_discount(
+        http,
+        shop_domain=integration.address,
+        access_token=integration.api_token,
+        mutation=mutation,
+        discount=discount,
+    )
+    _raise_for_status("shopify", response)
+    body = _json(response)
+    errors = body.get("errors") or []
+    if errors:
+        codes = {(e.get("extensions") or {}).get("code") for e in errors if isinstance(e, dict)}
+        if codes & {"THROTTLED", "INTERNAL_SERVER_ERROR"}:
+            raise RetryablePushError("shopify: throttled", _shopify_throttle_wait(body))
+        raise PermanentPushError("shopify: " + "; ".join(_messages(errors)))
+    payload = ((body.get("data") or {}).get(mutation)) or {}
+    user_errors = payload.get("userErrors") or []
+    if any(e.get("code") == "TAKEN" and "code" in (e.get("field") or []) for e in user_errors):
+        log.info("voucher %s: code already in Shopify, an earlier push got through", voucher.id)
+        return
+    if user_errors:
+        raise PermanentPushError("shopify: " + "; ".join(_messages(user_errors)))
+    node = payload.get("codeDiscountNode") or {}
+    if not node.get("id"):
+        raise PermanentPushError("shopify: no discount in the answer")
+    log.info("voucher %s is Shopify discount %s", voucher.id, node["id"])
+
+
+def _shopify_throttle_wait(body: dict[str, Any]) -> float | None:
+    """Seconds until the leaky bucket holds the query's cost, from the cost extension."""
+    cost = (body.get("extensions") or {}).get("cost") or {}
+    status = cost.get("throttleStatus") or {}
+    try:
+        missing = float(cost["requestedQueryCost"]) - float(status["currentlyAvailable"])
+        return max(1.0, missing / float(status["restoreRate"]))
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None
+
+
+# --- WooCommerce ---------------------------------------------------------------------
+
+
+def woocommerce_coupon(
+    voucher: Voucher, reward: Reward, email: str, currency: str
+) -> dict[str, Any]:
+    """The coupon JSON for the reward: one use, by this customer's email only."""
+    coupon: dict[str, Any] = {
+        "code": voucher.code,
+        "description": f"Loyalty reward: {reward.name}",
+        "individual_use": True,
+        "usage_limit": 1,
+        "usage_limit_per_user": 1,
+        "email_restrictions": [email],
+    }
+    if reward.kind == RewardKind.FIXED_AMOUNT:
+        coupon |= {
+            "discount_type": "fixed_cart",
+            "amount": to_decimal_string(reward.amount or 0, currency),
+        }
+    elif reward.kind == RewardKind.PERCENTAGE:
+        coupon |= {"discount_type": "percent", "amount": str(reward.percentage or 0)}
+    elif reward.kind == RewardKind.FREE_SHIPPING:
+        coupon |= {"discount_type": "fixed_cart", "amount": "0", "free_shipping": True}
+    else:  # FREE_PRODUCT: 100% off one unit of that product
+        coupon |= {
+            "discount_type": "percent",
+            "amount": "100",
+            "product_ids": [int(reward.product_id or "")],
+            "limit_usage_to_x_items": 1,
+        }
+    if reward.minimum_spend:
+        coupon["minimum_amount"] = to_decimal_string(reward.minimum_spend, currency)
+    return coupon
+
+
+async def _push_woocommerce(
+    http: httpx.AsyncClient,
+    integration: Integration,
+    voucher: Voucher,
+    reward: Reward,
+    customer: Customer,
+    currency: str,
+) -> None:
+    if not customer.email:
+        raise PermanentPushError("woocommerce: the customer has no email address")
+    if reward.kind == RewardKind.FREE_PRODUCT and not (reward.product_id or "").isdigit():
+        raise PermanentPushError("woocommerce: the reward's product id is not a WooCommerce id")
+    if not (integration.address and integration.api_key and integration.api_secret):
+        raise PermanentPushError("woocommerce: the integration has no site URL or API key")
+    response = await woocommerce_api.create_coupon(
+        http,
+        site_url=integration.address,
+        consumer_key=integration.api_key,
+        consumer_secret=integration.api_secret,
+        coupon=woocommerce_coupon(voucher, reward, customer.email, currency),
+    )
+    if response.status_code == 400 and _json(response).get("code") == woocommerce_api.CODE_EXISTS:
+        log.info("voucher %s: code already in WooCommerce, an earlier push got through", voucher.id)
+        return
+    _raise_for_status("woocommerce", response)
+    log.info("voucher %s is WooCommerce coupon %s", voucher.id, _json(response).get("id"))
+
+
+# --- shared --------------------------------------------------------------------------
+
+
+def _raise_for_status(platform: str, response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    status = response.status_code
+    if status in (408, 429) or status >= 500:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        raise RetryablePushError(f"{platform}: HTTP {status}", retry_after)
+    detail = _json(response).get("message") or response.reason_phrase
+    raise PermanentPushError(f"{platform}: HTTP {status} {detail}".strip())
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _messages(errors: list[Any]) -> list[str]:
+    return [str(e.get("message")) for e in errors if isinstance(e, dict) and e.get("message")]
