@@ -11,6 +11,7 @@ from loyalty.graphql.types import (
     ActionKind,
     ActionLimit,
     ExpiryMode,
+    IntegrationPlatform,
     OrderStatus,
     RewardKind,
     TierBasis,
@@ -182,6 +183,20 @@ class EarningRuleInput:
     points: int | None = None
     limit: ActionLimit | None = None
     active: bool | None = None
+
+
+@strawberry.input
+class ConfigureIntegrationInput:
+    platform: IntegrationPlatform
+    address: str | None = strawberry.field(
+        default=None, description="Shopify *.myshopify.com domain or WooCommerce https URL"
+    )
+    webhook_secret: str | None = None
+    api_token: str | None = strawberry.field(default=None, description="Shopify Admin API token")
+    api_key: str | None = strawberry.field(default=None, description="WooCommerce consumer key")
+    api_secret: str | None = strawberry.field(
+        default=None, description="WooCommerce consumer secret"
+    )
 
 
 @strawberry.input

@@ -21,6 +21,7 @@ from loyalty.graphql.permissions import MerchantWrite, Shopper
 from loyalty.graphql.types import (
     CustomerType,
     EarningRule,
+    Integration,
     LedgerEntry,
     Order,
     ProgrammeType,
@@ -30,6 +31,7 @@ from loyalty.graphql.types import (
     Voucher,
 )
 from loyalty.idempotency import run_once
+from loyalty.integrations import settings as integration_settings
 from loyalty.programme import earning, orders, rewards, settings
 from loyalty.programme import models as m
 from loyalty.programme.inputs import RefundInput
@@ -78,6 +80,12 @@ class VoucherPayload:
 @strawberry.type
 class ProgrammePayload:
     programme: ProgrammeType | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class IntegrationPayload:
+    integration: Integration | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -277,6 +285,22 @@ class Mutation:
         except DomainError as exc:
             return ProgrammePayload(user_errors=user_errors(exc))
         return ProgrammePayload(programme=ProgrammeType.of(row, ctx.shop.currency))
+
+    @strawberry.mutation(
+        permission_classes=[MerchantWrite],
+        description="Connect Shopify or WooCommerce. Secrets are stored, never returned.",
+    )
+    async def configure_integration(
+        self, info: Info, input: i.ConfigureIntegrationInput
+    ) -> IntegrationPayload:
+        ctx = info.context
+        try:
+            row = await integration_settings.configure(
+                ctx.shop_id, input.platform, _fields(input, "platform")
+            )
+        except DomainError as exc:
+            return IntegrationPayload(user_errors=user_errors(exc))
+        return IntegrationPayload(integration=Integration.of(row, ctx.shop.public_id))
 
     @strawberry.mutation(permission_classes=[MerchantWrite])
     async def create_tier(self, info: Info, input: i.TierInput) -> TierPayload:

@@ -12,7 +12,8 @@ from loyalty.errors import DomainError
 from loyalty.graphql.errors import decode_id
 from loyalty.graphql.pagination import paginate
 from loyalty.graphql.permissions import Authenticated, MerchantRead, PublicError, Shopper
-from loyalty.graphql.types import CustomerType, Order, ProgrammeType, Reward
+from loyalty.graphql.types import CustomerType, Integration, Order, ProgrammeType, Reward
+from loyalty.integrations.models import Integration as IntegrationRow
 from loyalty.programme import models as m
 
 
@@ -62,6 +63,12 @@ class Query:
     async def order(self, info: Info, external_id: str) -> Order | None:
         row = await m.Order.get_or_none(shop_id=info.context.shop_id, external_id=external_id)
         return Order.of(row) if row else None
+
+    @strawberry.field(permission_classes=[MerchantRead])
+    async def integrations(self, info: Info) -> list[Integration]:
+        shop = info.context.shop
+        rows = await IntegrationRow.filter(shop_id=shop.id).order_by("platform")
+        return [Integration.of(row, shop.public_id) for row in rows]
 
     @strawberry.field(permission_classes=[MerchantRead])
     async def programme(self, info: Info) -> ProgrammeType:

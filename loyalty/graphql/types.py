@@ -10,6 +10,8 @@ from strawberry.types import Info
 
 from loyalty import money
 from loyalty.customers.models import Customer
+from loyalty.integrations.models import Integration as IntegrationRow
+from loyalty.integrations.models import Platform
 from loyalty.programme import models as m
 from loyalty.programme import tiers as tier_rules
 from loyalty.programme.models import Programme
@@ -313,6 +315,30 @@ class EarningRule(relay.Node):
             points=row.points,
             limit=row.limit,
             active=row.active,
+        )
+
+
+IntegrationPlatform = strawberry.enum(Platform, name="IntegrationPlatform")
+
+
+@strawberry.type(description="A platform connection. Secrets are write-only: only whether set.")
+class Integration:
+    platform: IntegrationPlatform
+    address: str
+    webhook_path: str = strawberry.field(description="Where to point the platform's webhooks")
+    has_webhook_secret: bool
+    has_api_token: bool
+    has_api_credentials: bool
+
+    @classmethod
+    def of(cls, row: IntegrationRow, shop_public_id: str) -> Integration:
+        return cls(
+            platform=row.platform,
+            address=row.address,
+            webhook_path=f"/webhooks/{row.platform.value}/{shop_public_id}",
+            has_webhook_secret=bool(row.webhook_secret),
+            has_api_token=bool(row.api_token),
+            has_api_credentials=bool(row.api_key and row.api_secret),
         )
 
 

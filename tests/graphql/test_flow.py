@@ -67,3 +67,39 @@ async def test_order_earns_and_shopper_redeems(gql, shop_a):
     me = (await gql.run(ME, **shop_a.shopper("c-1")))["me"]
     assert [e["node"]["kind"] for e in me["ledger"]["edges"]] == ["REDEEM", "EARN"]
     assert me["vouchers"][0]["code"] == redeem["redeemReward"]["voucher"]["code"]
+
+
+async def test_integration_secrets_are_write_only(gql, shop_a, caplog):
+    data = await gql.run(
+        "mutation($input: ConfigureIntegrationInput!) { configureIntegration(input: $input) "
+        "{ integration { platform address webhookPath hasWebhookSecret hasApiToken } "
+        "userErrors { field code } } }",
+        {
+            "input": {
+                "platform": "SHOPIFY",
+                "address": "tea.myshopify.com",
+                "webhookSecret": "s3cret-hook",
+                "apiToken": "shpat_s3cret",
+            }
+        },
+        **shop_a.merchant,
+    )
+    integration = data["configureIntegration"]["integration"]
+    assert integration == {
+        "platform": "SHOPIFY",
+        "address": "tea.myshopify.com",
+        "webhookPath": f"/webhooks/shopify/{shop_a.shop.public_id}",
+        "hasWebhookSecret": True,
+        "hasApiToken": True,
+    }
+    listed = await gql.post("{ integrations { platform hasApiToken } }", **shop_a.reader)
+    assert "s3cret" not in listed.text and listed.json()["data"]["integrations"][0]["hasApiToken"]
+    assert "s3cret" not in caplog.text
+    bad = await gql.run(
+        'mutation { configureIntegration(input: {platform: SHOPIFY, address: "evil.com"}) '
+        "{ integration { address } userErrors { field code } } }",
+        **shop_a.merchant,
+    )
+    assert bad["configureIntegration"]["userErrors"] == [
+        {"field": ["input", "address"], "code": "INVALID"}
+    ]
