@@ -83,6 +83,10 @@ async def upsert_customer(shop_id: int, data: CustomerInput) -> tuple[Customer, 
     async with in_transaction():
         customer = await find_customer(shop_id, data)
         if customer is not None:
+            # The email check below never sees an existing customer (found by that email).
+            own_code = data.referral_code and data.referral_code.strip().upper()
+            if own_code == customer.referral_code:
+                raise DomainError("SELF_REFERRAL", "a customer cannot refer themselves")
             customer.update_from_dict(values)
             try:
                 await customer.save()

@@ -88,6 +88,17 @@ def period_start(limit: ActionLimit, now: datetime) -> datetime | None:
     return None
 
 
+async def limit_reached(customer: Customer, rule: EarningRule) -> bool:
+    """Whether the customer has had this rule's points as often as its limit allows."""
+    if rule.limit == ActionLimit.UNLIMITED:
+        return False
+    done = LedgerEntry.filter(customer_id=customer.id, rule_id=rule.id, kind=EntryKind.EARN)
+    since = period_start(rule.limit, clock.now())
+    if since is not None:
+        done = done.filter(created_at__gte=since)
+    return await done.exists()
+
+
 async def complete_action(
     customer: Customer,
     programme: Programme,
@@ -96,18 +107,26 @@ async def complete_action(
     idempotency_key: str | None = None,
     description: str | None = None,
 ) -> LedgerEntry:
-    """Award a one-off action's points, within the rule's per-customer limit."""
+    """Award a one-off action's points, within the rule's per-customer limit.
+
+    A repeat with the same idempotency key returns the first entry (no second effect).
+    """
+    if idempotency_key:
+        first = await ledger.existing(customer.shop_id, idempotency_key)
+        if first is not None:
+            if (first.customer_id, first.rule_id) != (customer.id, rule.id):
+                raise DomainError(
+                    "IDEMPOTENCY_KEY_REUSED",
+                    "this idempotency key was already used with a different request",
+                    "idempotencyKey",
+                )
+            return first
     if not rule.active:
         raise DomainError("RULE_INACTIVE", f"earning rule {rule.key!r} is not active", "rule")
-    if rule.limit != ActionLimit.UNLIMITED:
-        done = LedgerEntry.filter(customer_id=customer.id, rule_id=rule.id, kind=EntryKind.EARN)
-        since = period_start(rule.limit, clock.now())
-        if since is not None:
-            done = done.filter(created_at__gte=since)
-        if await done.exists():
-            raise DomainError(
-                "LIMIT_REACHED", f"{rule.name} has already been rewarded ({rule.limit.value})"
-            )
+    if await limit_reached(customer, rule):
+        raise DomainError(
+            "LIMIT_REACHED", f"{rule.name} has already been rewarded ({rule.limit.value})"
+        )
     return await award(
         customer,
         programme,

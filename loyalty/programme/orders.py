@@ -146,7 +146,9 @@ async def _complete_referral(referee: Customer, programme: Programme) -> None:
         if rule is None:
             continue
         key = f"referral:{referee.id}:{kind.value}"
-        if await ledger.existing(referee.shop_id, key) is None:
+        if await ledger.existing(referee.shop_id, key) is not None:
+            continue
+        if not await earning.limit_reached(who, rule):  # e.g. a referrer rewarded once a month
             await earning.award(
                 who,
                 programme,

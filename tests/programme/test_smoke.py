@@ -21,7 +21,9 @@ async def test_order_then_redeem(database_url):
         ),
     )
     assert order.points_awarded == 50
-    reward = await Reward.create(shop=shop, name="£5 off", kind=RewardKind.FIXED_AMOUNT, points_cost=20, amount=500)
+    reward = await Reward.create(
+        shop=shop, name="£5 off", kind=RewardKind.FIXED_AMOUNT, points_cost=20, amount=500
+    )
     from loyalty.customers.models import Customer
 
     customer = await Customer.get(shop_id=shop.id, external_id="c1")
