@@ -106,6 +106,16 @@ class RecordOrderInput:
 
 
 @strawberry.input
+class SyncOrdersInput:
+    orders: list[RecordOrderInput] = strawberry.field(description="At most 250")
+
+
+@strawberry.input
+class SyncCustomersInput:
+    customers: list[CustomerInput] = strawberry.field(description="At most 250")
+
+
+@strawberry.input
 class RecordRefundInput:
     order_external_id: str
     amount: int = strawberry.field(description="Refunded amount in minor units")
@@ -151,6 +161,10 @@ class UpdateProgrammeInput:
     tier_basis: TierBasis | None = None
     tier_window: TierWindow | None = None
     tier_grace_days: int | None = None
+    refund_returns_voucher_points: bool | None = strawberry.field(
+        default=None,
+        description="A fully refunded order gives back the points of loyalty vouchers used on it",
+    )
 
 
 @strawberry.input

@@ -64,6 +64,32 @@ class OrderPayload:
 
 
 @strawberry.type
+class SyncResult:
+    """The outcome for one item of a batch, in input order."""
+
+    external_id: str | None
+    order: Order | None = None
+    customer: CustomerType | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class SyncPayload:
+    results: list[SyncResult] = strawberry.field(default_factory=list)
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+MAX_BATCH = 250
+
+
+def _batch_too_large(count: int, field: str) -> SyncPayload | None:
+    if count <= MAX_BATCH:
+        return None
+    error = DomainError("BATCH_TOO_LARGE", f"at most {MAX_BATCH} items per call", field)
+    return SyncPayload(user_errors=user_errors(error))
+
+
+@strawberry.type
 class LedgerEntryPayload:
     entry: LedgerEntry | None = None
     customer: CustomerType | None = None
@@ -198,6 +224,54 @@ class Mutation:
             return OrderPayload(user_errors=user_errors(exc))
         order = await m.Order.get(id=result["order_id"])
         return OrderPayload(order=Order.of(order), customer=await _customer_type(order.customer_id))
+
+    @strawberry.mutation(
+        permission_classes=[MerchantWrite],
+        description="A batch of up to 250 orders for shops without webhooks; one result each.",
+    )
+    async def sync_orders(self, info: Info, input: i.SyncOrdersInput) -> SyncPayload:
+        shop_id = info.context.shop_id
+        if too_large := _batch_too_large(len(input.orders), "orders"):
+            return too_large
+        results = []
+        for item in input.orders:
+            try:
+                order = await orders.record_order(shop_id, item.to_domain())
+            except DomainError as exc:
+                results.append(
+                    SyncResult(external_id=item.external_id, user_errors=user_errors(exc))
+                )
+                continue
+            results.append(
+                SyncResult(
+                    external_id=item.external_id,
+                    order=Order.of(order),
+                    customer=await _customer_type(order.customer_id),
+                )
+            )
+        return SyncPayload(results=results)
+
+    @strawberry.mutation(
+        permission_classes=[MerchantWrite],
+        description="A batch of up to 250 customer profiles; one result each.",
+    )
+    async def sync_customers(self, info: Info, input: i.SyncCustomersInput) -> SyncPayload:
+        shop_id = info.context.shop_id
+        if too_large := _batch_too_large(len(input.customers), "customers"):
+            return too_large
+        results = []
+        for item in input.customers:
+            try:
+                customer, _ = await sync_customer(shop_id, item.to_domain())
+            except DomainError as exc:
+                results.append(
+                    SyncResult(external_id=item.external_id, user_errors=user_errors(exc))
+                )
+                continue
+            results.append(
+                SyncResult(external_id=item.external_id, customer=CustomerType.of(customer))
+            )
+        return SyncPayload(results=results)
 
     @strawberry.mutation(
         permission_classes=[MerchantWrite],

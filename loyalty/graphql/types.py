@@ -354,6 +354,7 @@ class ProgrammeType:
     tier_basis: TierBasis
     tier_window: TierWindow
     tier_grace_days: int
+    refund_returns_voucher_points: bool
     currency: str
     shop_id: strawberry.Private[int]
 
@@ -370,6 +371,7 @@ class ProgrammeType:
             tier_basis=row.tier_basis,
             tier_window=row.tier_window,
             tier_grace_days=row.tier_grace_days,
+            refund_returns_voucher_points=row.refund_returns_voucher_points,
             currency=currency,
             shop_id=row.shop_id,
         )

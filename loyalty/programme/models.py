@@ -41,6 +41,7 @@ class Programme(Model):
         TierWindow, default=TierWindow.ROLLING_12_MONTHS, max_length=24
     )
     tier_grace_days = fields.IntField(default=0)
+    refund_returns_voucher_points = fields.BooleanField(default=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
@@ -145,6 +146,9 @@ class Voucher(Model):
     status = fields.CharEnumField(VoucherStatus, default=VoucherStatus.LIVE, max_length=16)
     created_at = fields.DatetimeField(auto_now_add=True)
     used_at = fields.DatetimeField(null=True)
+    used_order = fields.ForeignKeyField(
+        "models.Order", related_name="vouchers_used", null=True, on_delete=fields.SET_NULL
+    )
     cancelled_at = fields.DatetimeField(null=True)
 
     class Meta:

@@ -10,7 +10,7 @@ from tortoise.transactions import in_transaction
 from loyalty import clock
 from loyalty.customers.models import Customer
 from loyalty.errors import DomainError, NotFound
-from loyalty.programme import earning, ledger, tiers
+from loyalty.programme import earning, ledger, rewards, tiers
 from loyalty.programme.inputs import OrderInput, RefundInput
 from loyalty.programme.members import sync_customer
 from loyalty.programme.models import (
@@ -93,10 +93,13 @@ async def record_order(shop_id: int, data: OrderInput) -> Order:
                 values["status"] = order.status  # a late 'paid' never revives a voided order
             order.update_from_dict(values)
             await order.save()
+        await rewards.mark_used_by_order(order)
         if customer is None and order.customer_id is not None:
             customer = await Customer.get(id=order.customer_id)
         if customer is not None:
             await _settle_points(order, customer, programme)
+        if order.status in VOIDED:
+            await rewards.credit_back_for_voided_order(order, programme)
     return order
 
 
@@ -217,4 +220,6 @@ async def record_refund(shop_id: int, data: RefundInput) -> Order:
                 order, customer, programme, fraction_num=refunded, fraction_den=max(total, 1)
             )
             await tiers.evaluate_tier(customer, programme)
+        if order.status in VOIDED:
+            await rewards.credit_back_for_voided_order(order, programme)
     return order

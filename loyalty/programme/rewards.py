@@ -10,7 +10,15 @@ from loyalty import clock
 from loyalty.customers.models import Customer
 from loyalty.errors import DomainError, NotFound
 from loyalty.programme import ledger
-from loyalty.programme.models import EntryKind, Reward, RewardKind, Voucher, VoucherStatus
+from loyalty.programme.models import (
+    EntryKind,
+    Order,
+    Programme,
+    Reward,
+    RewardKind,
+    Voucher,
+    VoucherStatus,
+)
 from loyalty.shops.models import Shop
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: codes are read aloud
@@ -91,3 +99,38 @@ async def cancel_voucher(voucher: Voucher, *, actor: str) -> Voucher:
         )
     await voucher.refresh_from_db()
     return voucher
+
+
+async def mark_used_by_order(order: Order) -> list[Voucher]:
+    """Loyalty codes among the order's discount codes are now used (shop codes are ignored)."""
+    codes = [code.strip().upper() for code in order.discount_codes if code.strip()]
+    if not codes:
+        return []
+    vouchers = await Voucher.filter(shop_id=order.shop_id, code__in=codes, status__in=CANCELLABLE)
+    for voucher in vouchers:
+        await Voucher.filter(id=voucher.id, status__in=CANCELLABLE).update(
+            status=VoucherStatus.USED, used_at=clock.now(), used_order_id=order.id
+        )
+    return vouchers
+
+
+async def credit_back_for_voided_order(order: Order, programme: Programme) -> None:
+    """A fully refunded or cancelled order gives back the points of vouchers used on it.
+
+    Once per voucher (keyed), and only if the shop keeps the default policy.
+    """
+    if not programme.refund_returns_voucher_points:
+        return
+    for voucher in await Voucher.filter(used_order_id=order.id):
+        key = f"voucher:{voucher.id}:order-voided"
+        if await ledger.existing(order.shop_id, key) is not None:
+            continue
+        customer = await Customer.get(id=voucher.customer_id)
+        await ledger.post(
+            customer,
+            EntryKind.REVERSE,
+            points=voucher.points_spent,
+            voucher_id=voucher.id,
+            description=f"Voucher {voucher.code} returned with order {order.external_id}",
+            idempotency_key=key,
+        )
