@@ -90,7 +90,7 @@ def create_app(
                     webhook_endpoint(platform, enqueue),
                     methods=["POST"],
                 )
-                for platform in (Platform.SHOPIFY, Platform.WOOCOMMERCE)
+                for platform in Platform
             ),
         ],
         lifespan=lifespan,

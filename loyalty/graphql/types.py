@@ -12,6 +12,7 @@ from loyalty import money
 from loyalty.customers.models import Customer
 from loyalty.integrations.models import Integration as IntegrationRow
 from loyalty.integrations.models import Platform
+from loyalty.integrations.models import Subscription as SubscriptionRow
 from loyalty.programme import models as m
 from loyalty.programme import tiers as tier_rules
 from loyalty.programme.models import Programme
@@ -196,6 +197,25 @@ class Order(relay.Node):
         )
 
 
+@strawberry.type(name="Subscription", description="A Recharge subscription as last reported.")
+class SubscriptionType:
+    status: str
+    product_title: str
+    quantity: int
+    price: Money
+    next_charge_on: date | None
+
+    @classmethod
+    def of(cls, row: SubscriptionRow) -> SubscriptionType:
+        return cls(
+            status=row.status,
+            product_title=row.product_title,
+            quantity=row.quantity,
+            price=Money.of(row.price, row.currency),
+            next_charge_on=row.next_charge_on,
+        )
+
+
 @strawberry.type(name="Customer")
 class CustomerType(relay.Node):
     id: relay.NodeID[int]
@@ -279,6 +299,11 @@ class CustomerType(relay.Node):
             shop_id=self.shop_id, archived=False, points_cost__lte=self.points_balance
         ).order_by("points_cost", "id")
         return [Reward.of(r, info.context.shop.currency) for r in rows]
+
+    @strawberry.field
+    async def subscriptions(self) -> list[SubscriptionType]:
+        rows = await SubscriptionRow.filter(customer_id=self.id).order_by("id")
+        return [SubscriptionType.of(row) for row in rows]
 
     @strawberry.field
     async def orders(

@@ -64,3 +64,46 @@ class WebhookDelivery(Model):
         table = "webhook_deliveries"
         unique_together = (("shop", "platform", "delivery_id"),)
         indexes = (("shop_id", "status"),)
+
+
+class Subscription(Model):
+    """A Recharge subscription as last reported, shown on the customer's profile."""
+
+    id = fields.IntField(primary_key=True)
+    shop = fields.ForeignKeyField("models.Shop", related_name="subscriptions")
+    customer = fields.ForeignKeyField(
+        "models.Customer", related_name="subscriptions", null=True, on_delete=fields.SET_NULL
+    )
+    external_id = fields.CharField(max_length=64)
+    recharge_customer_id = fields.CharField(max_length=64, null=True)
+    status = fields.CharField(max_length=32)
+    product_title = fields.CharField(max_length=255)
+    quantity = fields.IntField(default=1)
+    price = fields.IntField(description="per unit, minor units")
+    currency = fields.CharField(max_length=3)
+    next_charge_on = fields.DateField(null=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "subscriptions"
+        unique_together = (("shop", "external_id"),)
+
+
+class SubscriptionEventRecord(Model):
+    """What happened to a subscription and when (created, cancelled, charge paid...)."""
+
+    id = fields.IntField(primary_key=True)
+    shop = fields.ForeignKeyField("models.Shop", related_name="subscription_events")
+    subscription = fields.ForeignKeyField(
+        "models.Subscription", related_name="events", null=True, on_delete=fields.SET_NULL
+    )
+    customer = fields.ForeignKeyField(
+        "models.Customer", related_name="subscription_events", null=True, on_delete=fields.SET_NULL
+    )
+    recharge_customer_id = fields.CharField(max_length=64, null=True)
+    topic = fields.CharField(max_length=64)
+    detail = fields.JSONField(default=dict)
+    occurred_at = fields.DatetimeField()
+
+    class Meta:
+        table = "subscription_events"

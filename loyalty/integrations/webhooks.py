@@ -19,7 +19,7 @@ from tortoise.transactions import in_transaction
 from loyalty import clock
 from loyalty.customers.service import normalise_phone
 from loyalty.errors import DomainError, NotFound
-from loyalty.integrations import shopify, signatures, woocommerce
+from loyalty.integrations import shopify, signatures, subscriptions, woocommerce
 from loyalty.integrations.models import DeliveryStatus, Integration, Platform, WebhookDelivery
 from loyalty.integrations.payloads import PayloadError, load_json
 from loyalty.programme import orders
@@ -28,18 +28,6 @@ from loyalty.programme.members import sync_customer
 from loyalty.shops.models import Shop
 
 log = logging.getLogger(__name__)
-
-SHOPIFY_TOPICS = {
-    "orders/create",
-    "orders/paid",
-    "orders/updated",
-    "orders/cancelled",
-    "refunds/create",
-    "customers/create",
-    "customers/update",
-}
-WOOCOMMERCE_TOPICS = {"order.created", "order.updated", "customer.created", "customer.updated"}
-
 
 @dataclass(frozen=True)
 class Receipt:
@@ -70,7 +58,17 @@ async def receive(
         return Receipt(404, f"no {platform.value} integration for this shop")
     if platform == Platform.WOOCOMMERCE and body.startswith(b"webhook_id="):
         return Receipt(200, "ping acknowledged")  # WooCommerce's unsigned creation ping
-    if platform == Platform.SHOPIFY:
+    if platform == Platform.RECHARGE:
+        topic = _header(headers, "x-recharge-topic") or ""
+        given = _header(headers, signatures.RECHARGE_HEADER, signatures.RECHARGE_LEGACY_HEADER)
+        valid = signatures.verify_recharge(
+            body,
+            integration.webhook_secret,
+            signature=_header(headers, signatures.RECHARGE_HEADER),
+            legacy_digest=_header(headers, signatures.RECHARGE_LEGACY_HEADER),
+        )
+        delivery = None  # Recharge sends no delivery id: the body's hash dedupes
+    elif platform == Platform.SHOPIFY:
         topic = _header(headers, "x-shopify-topic", "shopify-topic") or ""
         given = _header(headers, "x-shopify-hmac-sha256", "shopify-hmac-sha256")
         valid = signatures.verify_shopify(body, given, integration.webhook_secret)
@@ -150,6 +148,12 @@ async def _dispatch(delivery: WebhookDelivery) -> str | None:
         if topic.startswith("customers/"):
             await sync_customer(shop_id, _lenient(shopify.customer_to_input(payload)))
             return None
+    elif delivery.platform == Platform.RECHARGE:
+        if topic.startswith("subscription/"):
+            await subscriptions.apply_subscription(shop_id, topic, payload)
+            return None
+        if topic.startswith("charge/"):
+            return await subscriptions.apply_charge(shop_id, topic, payload)
     elif delivery.platform == Platform.WOOCOMMERCE:
         if topic.startswith("order."):
             order = woocommerce.order_to_input(payload)
