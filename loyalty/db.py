@@ -12,6 +12,7 @@ MODEL_MODULES = [
     "loyalty.customers.models",
     "loyalty.programme.models",
     "loyalty.integrations.models",
+    "loyalty.consent.models",
 ]
 
 

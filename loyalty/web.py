@@ -14,6 +14,7 @@ from strawberry.asgi import GraphQL
 
 from loyalty import db
 from loyalty.config import Settings
+from loyalty.consent.pages import consent_routes
 from loyalty.graphql.context import Context, build_context
 from loyalty.graphql.schema import build_schema
 from loyalty.integrations import webhooks
@@ -84,6 +85,7 @@ def create_app(
         routes=[
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             Route("/healthz", healthz),
+            *consent_routes(settings),
             *(
                 Route(
                     f"/webhooks/{platform.value}/{{shop}}",

@@ -16,6 +16,7 @@ from loyalty.customers.models import Customer
 from loyalty.customers.service import get_customer
 from loyalty.errors import DomainError, NotFound
 from loyalty.graphql import inputs as i
+from loyalty.graphql.consent import ConsentMutation
 from loyalty.graphql.errors import decode_id, user_errors
 from loyalty.graphql.permissions import MerchantWrite, Shopper
 from loyalty.graphql.types import (
@@ -156,7 +157,7 @@ async def _voucher_payload(voucher_id: int, currency: str) -> VoucherPayload:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(ConsentMutation):
     @strawberry.mutation(permission_classes=[Shopper], description="Spend points on a reward.")
     async def redeem_reward(self, info: Info, input: i.RedeemRewardInput) -> VoucherPayload:
         ctx = info.context

@@ -9,6 +9,7 @@ from strawberry.types import Info
 from loyalty.customers.models import Customer
 from loyalty.customers.service import normalise_email
 from loyalty.errors import DomainError
+from loyalty.graphql.consent import ConsentQuery
 from loyalty.graphql.errors import decode_id
 from loyalty.graphql.pagination import paginate
 from loyalty.graphql.permissions import Authenticated, MerchantRead, PublicError, Shopper
@@ -18,7 +19,7 @@ from loyalty.programme import models as m
 
 
 @strawberry.type
-class Query:
+class Query(ConsentQuery):
     @strawberry.field(
         permission_classes=[Shopper],
         description="The shopper behind the customer token (null until the shop syncs them).",

@@ -2,6 +2,7 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
+from loyalty.consent.models import Channel, ConsentSource, ConsentStatus, LawfulBasis, Purpose
 from loyalty.integrations.models import DeliveryStatus, Platform
 from loyalty.programme.models import ActionKind, ActionLimit, EntryKind, ExpiryMode, OrderStatus, RewardKind, TierBasis, TierWindow, VoucherStatus
 from tortoise.fields.base import OnDelete
@@ -167,6 +168,42 @@ class Migration(migrations.Migration):
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
             options={'table': 'customers', 'app': 'models', 'unique_together': (('shop', 'external_id'), ('shop', 'email')), 'indexes': [Index(fields=['shop_id', 'birth_month', 'birth_day'])], 'pk_attr': 'id', 'table_description': 'A shopper of one shop, whose balances are caches of the ledger, kept in step with it.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ConsentEvent',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('shop', fields.ForeignKeyField('models.Shop', source_field='shop_id', db_constraint=True, to_field='id', related_name='consent_events', on_delete=OnDelete.CASCADE)),
+                ('customer', fields.ForeignKeyField('models.Customer', source_field='customer_id', db_constraint=True, to_field='id', related_name='consent_events', on_delete=OnDelete.CASCADE)),
+                ('channel', fields.CharEnumField(description='EMAIL: email\nSMS: sms\nWHATSAPP: whatsapp', enum_type=Channel, max_length=16)),
+                ('purpose', fields.CharEnumField(description='MARKETING: marketing\nTRANSACTIONAL: transactional', enum_type=Purpose, max_length=16)),
+                ('from_status', fields.CharEnumField(description='SUBSCRIBED: subscribed\nUNSUBSCRIBED: unsubscribed\nNEVER_SUBSCRIBED: never_subscribed\nPENDING: pending', enum_type=ConsentStatus, max_length=16)),
+                ('to_status', fields.CharEnumField(description='SUBSCRIBED: subscribed\nUNSUBSCRIBED: unsubscribed\nNEVER_SUBSCRIBED: never_subscribed\nPENDING: pending', enum_type=ConsentStatus, max_length=16)),
+                ('lawful_basis', fields.CharEnumField(null=True, description='CONSENT: consent\nSOFT_OPT_IN: soft_opt_in', enum_type=LawfulBasis, max_length=16)),
+                ('source', fields.CharEnumField(description='STOREFRONT_FORM: storefront_form\nCHECKOUT: checkout\nAPI: api\nIMPORT: import\nSTOP_REPLY: stop_reply\nUNSUBSCRIBE_LINK: unsubscribe_link\nPROVIDER_ERROR: provider_error\nDOUBLE_OPT_IN_CONFIRMATION: double_opt_in_confirmation\nMERCHANT: merchant', enum_type=ConsentSource, max_length=32)),
+                ('evidence', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('actor', fields.CharField(null=True, max_length=100)),
+                ('occurred_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'consent_events', 'app': 'models', 'indexes': [Index(fields=['customer_id', 'id'])], 'pk_attr': 'id', 'table_description': 'One change of consent with its source and evidence. Rows are never updated or deleted.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ConsentState',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('shop', fields.ForeignKeyField('models.Shop', source_field='shop_id', db_constraint=True, to_field='id', related_name='consent_states', on_delete=OnDelete.CASCADE)),
+                ('customer', fields.ForeignKeyField('models.Customer', source_field='customer_id', db_constraint=True, to_field='id', related_name='consent_states', on_delete=OnDelete.CASCADE)),
+                ('channel', fields.CharEnumField(description='EMAIL: email\nSMS: sms\nWHATSAPP: whatsapp', enum_type=Channel, max_length=16)),
+                ('purpose', fields.CharEnumField(description='MARKETING: marketing\nTRANSACTIONAL: transactional', enum_type=Purpose, max_length=16)),
+                ('status', fields.CharEnumField(default=ConsentStatus.NEVER_SUBSCRIBED, description='SUBSCRIBED: subscribed\nUNSUBSCRIBED: unsubscribed\nNEVER_SUBSCRIBED: never_subscribed\nPENDING: pending', enum_type=ConsentStatus, max_length=16)),
+                ('lawful_basis', fields.CharEnumField(null=True, description='CONSENT: consent\nSOFT_OPT_IN: soft_opt_in', enum_type=LawfulBasis, max_length=16)),
+                ('confirmation_nonce', fields.CharField(null=True, description='Ties a double opt-in link to its request', max_length=32)),
+                ('version', fields.IntField(default=0)),
+                ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'consent_states', 'app': 'models', 'unique_together': (('customer', 'channel', 'purpose'),), 'indexes': [Index(fields=['shop_id', 'channel', 'purpose', 'status'])], 'pk_attr': 'id', 'table_description': 'The current consent of one customer for one channel and purpose.'},
             bases=['Model'],
         ),
         ops.CreateModel(
