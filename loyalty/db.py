@@ -13,6 +13,7 @@ MODEL_MODULES = [
     "loyalty.programme.models",
     "loyalty.integrations.models",
     "loyalty.consent.models",
+    "loyalty.messaging.models",
 ]
 
 

@@ -4,6 +4,7 @@ import functools
 from json import dumps, loads
 from loyalty.consent.models import Channel, ConsentSource, ConsentStatus, LawfulBasis, Purpose
 from loyalty.integrations.models import DeliveryStatus, Platform
+from loyalty.messaging.models import MessageStatus, SuppressionReason, default_help_keywords, default_start_keywords, default_stop_keywords
 from loyalty.programme.models import ActionKind, ActionLimit, EntryKind, ExpiryMode, OrderStatus, RewardKind, TierBasis, TierWindow, VoucherStatus
 from tortoise.fields.base import OnDelete
 from tortoise import fields
@@ -88,6 +89,48 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='MessageTemplate',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('shop', fields.ForeignKeyField('models.Shop', source_field='shop_id', db_constraint=True, to_field='id', related_name='message_templates', on_delete=OnDelete.CASCADE)),
+                ('key', fields.CharField(max_length=64)),
+                ('channel', fields.CharEnumField(description='EMAIL: email\nSMS: sms\nWHATSAPP: whatsapp', enum_type=Channel, max_length=16)),
+                ('purpose', fields.CharEnumField(default=Purpose.MARKETING, description='MARKETING: marketing\nTRANSACTIONAL: transactional', enum_type=Purpose, max_length=16)),
+                ('subject', fields.CharField(null=True, max_length=255)),
+                ('body', fields.TextField(unique=False)),
+                ('html', fields.TextField(null=True, unique=False)),
+                ('whatsapp_content_sid', fields.CharField(null=True, max_length=64)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'message_templates', 'app': 'models', 'unique_together': (('shop', 'key', 'channel'),), 'pk_attr': 'id', 'table_description': 'Merchant-editable Jinja2 text, rendered in a sandbox.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='MessagingSettings',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('shop', fields.OneToOneField('models.Shop', source_field='shop_id', db_constraint=True, to_field='id', related_name='messaging_settings', on_delete=OnDelete.CASCADE)),
+                ('quiet_start', fields.CharField(default='21:00', max_length=5)),
+                ('quiet_end', fields.CharField(default='08:00', max_length=5)),
+                ('default_time_zone', fields.CharField(default='Europe/London', max_length=64)),
+                ('email_window_hours', fields.IntField(default=16)),
+                ('sms_window_hours', fields.IntField(default=24)),
+                ('whatsapp_window_hours', fields.IntField(default=24)),
+                ('cross_channel_window_hours', fields.IntField(null=True)),
+                ('email_from', fields.CharField(default='', max_length=320)),
+                ('sms_from', fields.CharField(default='', max_length=32)),
+                ('messaging_service_sid', fields.CharField(default='', max_length=64)),
+                ('whatsapp_from', fields.CharField(default='', max_length=32)),
+                ('stop_keywords', fields.JSONField(default=default_stop_keywords, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('start_keywords', fields.JSONField(default=default_start_keywords, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('help_keywords', fields.JSONField(default=default_help_keywords, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('help_text', fields.CharField(default='Reply STOP to unsubscribe. Msg&data rates may apply.', max_length=320)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'messaging_settings', 'app': 'models', 'pk_attr': 'id', 'table_description': 'Per-shop sending policy and sender identities (secrets stay in the environment).'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='Programme',
             fields=[
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
@@ -124,6 +167,20 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
             options={'table': 'rewards', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A catalogue entry a shopper buys with points, redeeming issues a voucher.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Suppression',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('shop', fields.ForeignKeyField('models.Shop', source_field='shop_id', db_constraint=True, to_field='id', related_name='suppressions', on_delete=OnDelete.CASCADE)),
+                ('channel', fields.CharEnumField(description='EMAIL: email\nSMS: sms\nWHATSAPP: whatsapp', enum_type=Channel, max_length=16)),
+                ('address', fields.CharField(max_length=320)),
+                ('reason', fields.CharEnumField(description='INVALID_ADDRESS: invalid_address\nREPEATED_FAILURE: repeated_failure\nMANUAL: manual', enum_type=SuppressionReason, max_length=24)),
+                ('detail', fields.CharField(default='', max_length=255)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'suppressions', 'app': 'models', 'unique_together': (('shop', 'channel', 'address'),), 'pk_attr': 'id', 'table_description': 'An address that must not be sent to on a channel, whatever the consent says.'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -204,6 +261,39 @@ class Migration(migrations.Migration):
                 ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'consent_states', 'app': 'models', 'unique_together': (('customer', 'channel', 'purpose'),), 'indexes': [Index(fields=['shop_id', 'channel', 'purpose', 'status'])], 'pk_attr': 'id', 'table_description': 'The current consent of one customer for one channel and purpose.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Message',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('shop', fields.ForeignKeyField('models.Shop', source_field='shop_id', db_constraint=True, to_field='id', related_name='messages', on_delete=OnDelete.CASCADE)),
+                ('customer', fields.ForeignKeyField('models.Customer', source_field='customer_id', db_constraint=True, to_field='id', related_name='messages', on_delete=OnDelete.CASCADE)),
+                ('channel', fields.CharEnumField(description='EMAIL: email\nSMS: sms\nWHATSAPP: whatsapp', enum_type=Channel, max_length=16)),
+                ('purpose', fields.CharEnumField(description='MARKETING: marketing\nTRANSACTIONAL: transactional', enum_type=Purpose, max_length=16)),
+                ('template', fields.ForeignKeyField('models.MessageTemplate', source_field='template_id', null=True, db_constraint=True, to_field='id', related_name='messages', on_delete=OnDelete.SET_NULL)),
+                ('to_address', fields.CharField(max_length=320)),
+                ('subject', fields.CharField(null=True, max_length=255)),
+                ('body', fields.TextField(unique=False)),
+                ('html', fields.TextField(null=True, unique=False)),
+                ('content_sid', fields.CharField(null=True, max_length=64)),
+                ('content_variables', fields.JSONField(null=True, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('status', fields.CharEnumField(default=MessageStatus.QUEUED, description='QUEUED: queued\nDEFERRED: deferred\nSENDING: sending\nSENT: sent\nDELIVERED: delivered\nREAD: read\nUNDELIVERED: undelivered\nFAILED: failed\nSKIPPED: skipped', enum_type=MessageStatus, max_length=16)),
+                ('reason', fields.CharField(null=True, description='why skipped or deferred', max_length=255)),
+                ('send_after', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('provider', fields.CharField(null=True, max_length=32)),
+                ('provider_id', fields.CharField(null=True, db_index=True, max_length=128)),
+                ('error_code', fields.CharField(null=True, max_length=32)),
+                ('error_message', fields.TextField(null=True, unique=False)),
+                ('attempts', fields.IntField(default=0)),
+                ('idempotency_key', fields.CharField(null=True, max_length=255)),
+                ('source', fields.CharField(null=True, max_length=64)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('sent_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('delivered_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'messages', 'app': 'models', 'unique_together': (('shop', 'idempotency_key'),), 'indexes': [Index(fields=['customer_id', 'channel', 'sent_at'])], 'pk_attr': 'id', 'table_description': 'One send to one customer on one channel, claimed before the provider call.'},
             bases=['Model'],
         ),
         ops.CreateModel(
