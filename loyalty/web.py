@@ -19,6 +19,7 @@ from loyalty.graphql.context import Context, build_context
 from loyalty.graphql.schema import build_schema
 from loyalty.integrations import webhooks
 from loyalty.integrations.models import Platform
+from loyalty.messaging.inbound_routes import twilio_routes
 
 Enqueue = Callable[[int], None]
 
@@ -86,6 +87,7 @@ def create_app(
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             *consent_routes(settings),
+            *twilio_routes(),
             *(
                 Route(
                     f"/webhooks/{platform.value}/{{shop}}",

@@ -75,6 +75,10 @@ class MessageTemplate(Model):
     body = fields.TextField()
     html = fields.TextField(null=True)
     whatsapp_content_sid = fields.CharField(max_length=64, null=True)
+    whatsapp_variables = fields.JSONField(
+        default=list,
+        description="Personalisation names for the content template variables 1, 2 and on",
+    )
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

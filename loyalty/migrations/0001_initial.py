@@ -100,6 +100,7 @@ class Migration(migrations.Migration):
                 ('body', fields.TextField(unique=False)),
                 ('html', fields.TextField(null=True, unique=False)),
                 ('whatsapp_content_sid', fields.CharField(null=True, max_length=64)),
+                ('whatsapp_variables', fields.JSONField(default=list, description='Personalisation names for the content template variables 1, 2 and on', encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
             options={'table': 'message_templates', 'app': 'models', 'unique_together': (('shop', 'key', 'channel'),), 'pk_attr': 'id', 'table_description': 'Merchant-editable Jinja2 text, rendered in a sandbox.'},
