@@ -29,6 +29,7 @@ from loyalty.shops.models import Shop
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Receipt:
     """What to answer the platform, and the stored delivery to process (if any)."""
