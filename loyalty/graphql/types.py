@@ -290,19 +290,21 @@ class CustomerType(relay.Node):
     @strawberry.field
     async def vouchers(self, info: Info) -> list[Voucher]:
         currency = info.context.shop.currency
-        rows = await m.Voucher.filter(customer_id=self.id).order_by("-id")
+        rows = await info.context.loaders.vouchers_of_customer.load(self.id)
         return [Voucher.of(v, currency) for v in rows]
 
     @strawberry.field(description="Active rewards whose cost the spendable balance covers.")
     async def affordable_rewards(self, info: Info) -> list[Reward]:
-        rows = await m.Reward.filter(
-            shop_id=self.shop_id, archived=False, points_cost__lte=self.points_balance
-        ).order_by("points_cost", "id")
-        return [Reward.of(r, info.context.shop.currency) for r in rows]
+        rows = await info.context.loaders.active_rewards_of_shop.load(self.shop_id)
+        return [
+            Reward.of(r, info.context.shop.currency)
+            for r in rows
+            if not r.archived and r.points_cost <= self.points_balance
+        ]
 
     @strawberry.field
-    async def subscriptions(self) -> list[SubscriptionType]:
-        rows = await SubscriptionRow.filter(customer_id=self.id).order_by("id")
+    async def subscriptions(self, info: Info) -> list[SubscriptionType]:
+        rows = await info.context.loaders.subscriptions_of_customer.load(self.id)
         return [SubscriptionType.of(row) for row in rows]
 
     @strawberry.field
