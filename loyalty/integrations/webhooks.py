@@ -17,14 +17,17 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from loyalty import clock
+from loyalty.consent.models import ConsentSource
+from loyalty.customers.models import Customer
 from loyalty.customers.service import normalise_phone
 from loyalty.errors import DomainError, NotFound
-from loyalty.integrations import shopify, signatures, subscriptions, woocommerce
+from loyalty.integrations import consent_sync, shopify, signatures, subscriptions, woocommerce
 from loyalty.integrations.models import DeliveryStatus, Integration, Platform, WebhookDelivery
 from loyalty.integrations.payloads import PayloadError, load_json
 from loyalty.programme import orders
 from loyalty.programme.inputs import CustomerInput, OrderInput, RefundInput
 from loyalty.programme.members import sync_customer
+from loyalty.programme.models import Order
 from loyalty.shops.models import Shop
 
 log = logging.getLogger(__name__)
@@ -142,12 +145,26 @@ async def _dispatch(delivery: WebhookDelivery) -> str | None:
     shop_id, topic = delivery.shop_id, delivery.topic
     if delivery.platform == Platform.SHOPIFY:
         if topic.startswith("orders/"):
-            return await _order(shop_id, shopify.order_to_input(payload), [])
+            order_id = await _order(shop_id, shopify.order_to_input(payload), [])
+            order = await Order.get(shop_id=shop_id, external_id=order_id)
+            shop_customer = payload.get("customer")
+            if order.customer_id is not None and isinstance(shop_customer, Mapping):
+                customer = await Customer.get(id=order.customer_id)
+                await consent_sync.record_shopify_opt_ins(
+                    customer,
+                    shop_customer,
+                    source=ConsentSource.CHECKOUT,
+                    delivery=delivery.delivery_id,
+                )
+            return order_id
         if topic == "refunds/create":
             await _refund(shop_id, shopify.refund_to_input(payload))
             return None
         if topic.startswith("customers/"):
-            await sync_customer(shop_id, _lenient(shopify.customer_to_input(payload)))
+            customer, _ = await sync_customer(shop_id, _lenient(shopify.customer_to_input(payload)))
+            await consent_sync.record_shopify_opt_ins(
+                customer, payload, source=ConsentSource.API, delivery=delivery.delivery_id
+            )
             return None
     elif delivery.platform == Platform.RECHARGE:
         if topic.startswith("subscription/"):

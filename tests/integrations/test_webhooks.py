@@ -226,3 +226,47 @@ async def test_unknown_shop_or_unconfigured_platform(hooks, fixtures_dir):
         "/webhooks/shopify/nope", content=body, headers={"X-Shopify-Hmac-Sha256": sign(body)}
     )
     assert response.status_code == 404
+
+
+def opted_in_order(fixtures_dir: Path, updated_at: str) -> bytes:
+    """The modern Shopify order whose customer opted in to email (the sample did not)."""
+    order = json.loads((fixtures_dir / "shopify_order_modern.json").read_text())
+    order["customer"]["email_marketing_consent"] = {
+        "state": "subscribed",
+        "opt_in_level": "confirmed_opt_in",
+        "consent_updated_at": updated_at,
+    }
+    return json.dumps(order).encode()
+
+
+async def test_explicit_shop_opt_in_is_kept_as_consent_evidence(hooks, fixtures_dir):
+    from loyalty.consent.models import Channel, ConsentEvent, ConsentSource, ConsentStatus, Purpose
+    from loyalty.consent.service import can_send, get_state, unsubscribe
+
+    sample = (fixtures_dir / "shopify_order_modern.json").read_bytes()
+    await hooks.shopify("orders/updated", sample, "m-0")  # reports no opt-in
+    await hooks.work()
+    customer = await Customer.get(external_id="207119551")
+    assert await get_state(customer, Channel.EMAIL, Purpose.MARKETING) is None
+
+    await hooks.shopify(
+        "orders/updated", opted_in_order(fixtures_dir, "2026-01-02T10:00:00Z"), "m-1"
+    )
+    await hooks.work()
+    state = await get_state(customer, Channel.EMAIL, Purpose.MARKETING)
+    assert state.status == ConsentStatus.SUBSCRIBED
+    event = await ConsentEvent.get(customer_id=customer.id)
+    assert event.source == "checkout"
+    assert event.evidence["opt_in_level"] == "confirmed_opt_in"
+    assert event.evidence["webhook_delivery"] == "m-1"
+    assert (await can_send(customer, Channel.EMAIL, Purpose.MARKETING)).allowed
+    sms = await get_state(customer, Channel.SMS, Purpose.MARKETING)
+    assert sms is None  # the shop reported sms as not_subscribed: nothing inferred
+
+    await unsubscribe(customer, Channel.EMAIL, source=ConsentSource.UNSUBSCRIBE_LINK)
+    await hooks.shopify(
+        "orders/updated", opted_in_order(fixtures_dir, "2026-01-02T10:00:00Z"), "m-2"
+    )
+    await hooks.work()
+    state = await get_state(customer, Channel.EMAIL, Purpose.MARKETING)
+    assert state.status == ConsentStatus.UNSUBSCRIBED  # our newer opt-out wins
