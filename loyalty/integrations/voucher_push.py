@@ -26,8 +26,8 @@ from loyalty.customers.models import Customer
 from loyalty.integrations import shopify_admin, woocommerce_api
 from loyalty.integrations.models import Integration, Platform
 from loyalty.money import to_decimal_string
-from loyalty.programme import ledger
-from loyalty.programme.models import EntryKind, Reward, RewardKind, Voucher, VoucherStatus
+from loyalty.programme import rewards
+from loyalty.programme.models import Reward, RewardKind, Voucher, VoucherStatus
 from loyalty.shops.models import Shop
 
 log = logging.getLogger(__name__)
@@ -87,16 +87,12 @@ async def fail_voucher(voucher_id: int, reason: str) -> VoucherStatus:
         )
         if moved:
             voucher = await Voucher.get(id=voucher_id)
-            customer = await Customer.get(id=voucher.customer_id)
-            await ledger.post(
-                customer,
-                EntryKind.REVERSE,
-                points=voucher.points_spent,
-                voucher_id=voucher.id,
+            await rewards.return_points(
+                voucher,
+                "failed",
                 actor=ACTOR,
                 reason=reason[:500],
                 description=f"Voucher {voucher.code} could not be issued",
-                idempotency_key=f"voucher:{voucher.id}:failed",
             )
     if moved:
         log.warning("voucher %s failed, points returned: %s", voucher_id, reason)

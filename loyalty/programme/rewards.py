@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
@@ -79,6 +80,23 @@ async def redeem(customer: Customer, reward_id: int) -> Voucher:
     return voucher
 
 
+async def return_points(
+    voucher: Voucher, why: str, *, description: str, actor: str | None = None, **extra: Any
+) -> None:
+    """Give a voucher's points back, once per `why` (the entry's key says so)."""
+    customer = await Customer.get(id=voucher.customer_id)
+    await ledger.post(
+        customer,
+        EntryKind.REVERSE,
+        points=voucher.points_spent,
+        voucher_id=voucher.id,
+        actor=actor,
+        description=description,
+        idempotency_key=f"voucher:{voucher.id}:{why}",
+        **extra,
+    )
+
+
 async def cancel_voucher(voucher: Voucher, *, actor: str) -> Voucher:
     """Cancel an unused voucher and give its points back, exactly once."""
     async with in_transaction():
@@ -87,15 +105,8 @@ async def cancel_voucher(voucher: Voucher, *, actor: str) -> Voucher:
         )
         if not moved:
             raise DomainError("VOUCHER_NOT_CANCELLABLE", "only an unused voucher can be cancelled")
-        customer = await Customer.get(id=voucher.customer_id)
-        await ledger.post(
-            customer,
-            EntryKind.REVERSE,
-            points=voucher.points_spent,
-            voucher_id=voucher.id,
-            actor=actor,
-            description=f"Voucher {voucher.code} cancelled",
-            idempotency_key=f"voucher:{voucher.id}:cancel",
+        await return_points(
+            voucher, "cancel", actor=actor, description=f"Voucher {voucher.code} cancelled"
         )
     await voucher.refresh_from_db()
     return voucher
@@ -122,15 +133,10 @@ async def credit_back_for_voided_order(order: Order, programme: Programme) -> No
     if not programme.refund_returns_voucher_points:
         return
     for voucher in await Voucher.filter(used_order_id=order.id):
-        key = f"voucher:{voucher.id}:order-voided"
-        if await ledger.existing(order.shop_id, key) is not None:
+        if await ledger.existing(order.shop_id, f"voucher:{voucher.id}:order-voided"):
             continue
-        customer = await Customer.get(id=voucher.customer_id)
-        await ledger.post(
-            customer,
-            EntryKind.REVERSE,
-            points=voucher.points_spent,
-            voucher_id=voucher.id,
+        await return_points(
+            voucher,
+            "order-voided",
             description=f"Voucher {voucher.code} returned with order {order.external_id}",
-            idempotency_key=key,
         )
