@@ -13,6 +13,7 @@ from loyalty.errors import DomainError, NotFound
 from loyalty.programme import ledger
 from loyalty.programme.models import (
     EntryKind,
+    LedgerEntry,
     Order,
     Programme,
     Reward,
@@ -83,8 +84,21 @@ async def redeem(customer: Customer, reward_id: int) -> Voucher:
 async def return_points(
     voucher: Voucher, why: str, *, description: str, actor: str | None = None, **extra: Any
 ) -> None:
-    """Give a voucher's points back, once per `why` (the entry's key says so)."""
+    """Give a voucher's points back, once per `why` (the entry's key says so).
+
+    Under per-batch expiry the points return with the expiry of the batch the
+    redemption spent (oldest first: the earliest expiry still live when redeemed),
+    so redeeming and cancelling never makes points permanent.
+    """
     customer = await Customer.get(id=voucher.customer_id)
+    redeemed = await LedgerEntry.get(voucher_id=voucher.id, kind=EntryKind.REDEEM)
+    spent_batch = (
+        await LedgerEntry.filter(
+            customer_id=customer.id, points__gt=0, expires_at__gte=redeemed.created_at
+        )
+        .order_by("expires_at")
+        .first()
+    )
     await ledger.post(
         customer,
         EntryKind.REVERSE,
@@ -93,6 +107,7 @@ async def return_points(
         actor=actor,
         description=description,
         idempotency_key=f"voucher:{voucher.id}:{why}",
+        expires_at=spent_batch.expires_at if spent_batch else None,
         **extra,
     )
 

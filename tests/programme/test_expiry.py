@@ -146,11 +146,6 @@ async def test_expiry_is_per_shop(kit, other_kit):
     assert await other_kit.balances(theirs) == (10, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: a cancelled voucher returns its points with no expiry date, "
-    "so redeem-then-cancel makes per-batch points permanent",
-)
 async def test_points_returned_by_a_cancelled_voucher_still_expire(kit):
     await kit.configure(approval_days=0, expiry_mode=ExpiryMode.PER_BATCH, expiry_days=100)
     customer = await kit.customer()
