@@ -425,8 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=cmd_check_balances)
 
     from loyalty.imports.cli import register as register_imports
+    from loyalty.integrations.cli import register as register_integrations
 
     register_imports(commands)
+    register_integrations(commands)
     return parser
 
 
