@@ -1,7 +1,9 @@
 """Consent over GraphQL: the shopper's own consent, and the merchant's view and changes.
 
 `ConsentQuery` and `ConsentMutation` are mixed into `Query` and `Mutation`. Rules live in
-`loyalty.consent.service`; these resolvers only translate and gather evidence.
+`loyalty.consent.service`; these resolvers only translate and gather evidence. When
+email marketing goes pending (double opt-in), the confirmation email is queued
+(`loyalty.messaging.confirmations`) and handed to a worker once it is stored.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from loyalty.graphql.errors import decode_id, user_errors
 from loyalty.graphql.pagination import paginate
 from loyalty.graphql.permissions import MerchantRead, MerchantWrite, Shopper
 from loyalty.graphql.types import UserError
+from loyalty.messaging import confirmations
+from loyalty.messaging.models import MessageStatus
 
 ConsentChannel = strawberry.enum(c.Channel, name="ConsentChannel")
 ConsentPurpose = strawberry.enum(c.Purpose, name="ConsentPurpose")
@@ -179,7 +183,15 @@ def _request_evidence(info: Info) -> dict[str, Any]:
     }
 
 
+def _send_message(message_id: int) -> None:
+    """After commit: a worker sends the message (claimed, so a repeat never sends twice)."""
+    from loyalty.workers.messages import send_message
+
+    send_message.send(message_id)
+
+
 async def _set(
+    info: Info,
     customer: Customer,
     channel: c.Channel,
     purpose: c.Purpose,
@@ -206,6 +218,14 @@ async def _set(
         (change,) = await service.unsubscribe(
             customer, channel, (purpose,), source=source, evidence=evidence, actor=actor
         )
+    if change.state.status == c.ConsentStatus.PENDING and change.event is not None:
+        message = await confirmations.request_confirmation_email(
+            customer,
+            change.state,
+            link_settings=confirmations.link_settings(info.context.settings.secret_key),
+        )
+        if message.status == MessageStatus.QUEUED:
+            _send_message(message.id)
     return ConsentPayload(consent=Consent.of(change.state))
 
 
@@ -249,6 +269,7 @@ class ConsentMutation:
                 **_evidence(form_id=input.form_id, wording_version=input.wording_version),
             }
             return await _set(
+                info,
                 customer,
                 channel,
                 purpose,
@@ -284,6 +305,7 @@ class ConsentMutation:
             if input.subscribed and input.lawful_basis is None:
                 raise DomainError("INVALID", "a lawful basis is required", "lawfulBasis")
             return await _set(
+                info,
                 customer,
                 c.Channel(input.channel),
                 c.Purpose(input.purpose),

@@ -18,6 +18,7 @@ from loyalty.errors import DomainError, NotFound
 from loyalty.graphql import inputs as i
 from loyalty.graphql.consent import ConsentMutation
 from loyalty.graphql.errors import decode_id, user_errors
+from loyalty.graphql.messaging import MessagingMutation
 from loyalty.graphql.permissions import MerchantWrite, Shopper
 from loyalty.graphql.types import (
     CustomerType,
@@ -157,7 +158,7 @@ async def _voucher_payload(voucher_id: int, currency: str) -> VoucherPayload:
 
 
 @strawberry.type
-class Mutation(ConsentMutation):
+class Mutation(ConsentMutation, MessagingMutation):
     @strawberry.mutation(permission_classes=[Shopper], description="Spend points on a reward.")
     async def redeem_reward(self, info: Info, input: i.RedeemRewardInput) -> VoucherPayload:
         ctx = info.context

@@ -11,6 +11,7 @@ from loyalty.customers.service import normalise_email
 from loyalty.errors import DomainError
 from loyalty.graphql.consent import ConsentQuery
 from loyalty.graphql.errors import decode_id
+from loyalty.graphql.messaging import MessagingQuery
 from loyalty.graphql.pagination import paginate
 from loyalty.graphql.permissions import Authenticated, MerchantRead, PublicError, Shopper
 from loyalty.graphql.types import CustomerType, Integration, Order, ProgrammeType, Reward
@@ -19,7 +20,7 @@ from loyalty.programme import models as m
 
 
 @strawberry.type
-class Query(ConsentQuery):
+class Query(ConsentQuery, MessagingQuery):
     @strawberry.field(
         permission_classes=[Shopper],
         description="The shopper behind the customer token (null until the shop syncs them).",
