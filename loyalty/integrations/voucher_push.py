@@ -14,7 +14,7 @@ The shopper learns of a failure from the voucher's FAILED status over GraphQL.
 from __future__ import annotations
 
 import logging
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import Any
 
 import httpx
@@ -301,3 +301,11 @@ def _json(response: httpx.Response) -> dict[str, Any]:
 
 def _messages(errors: list[Any]) -> list[str]:
     return [str(e.get("message")) for e in errors if isinstance(e, dict) and e.get("message")]
+
+
+async def stalled(older_than: timedelta) -> list[int]:
+    """Vouchers still PENDING long after every retry would have ended: push them again."""
+    cutoff = clock.now() - older_than
+    return await Voucher.filter(status=VoucherStatus.PENDING, created_at__lt=cutoff).values_list(
+        "id", flat=True
+    )

@@ -11,6 +11,7 @@ import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -234,3 +235,11 @@ async def replay(shop_id: int | None = None, delivery_ids: list[int] | None = No
     for delivery_id in ids:
         await process(delivery_id)
     return list(ids)
+
+
+async def stalled(older_than: timedelta) -> list[int]:
+    """Deliveries stored but never processed (their task was lost): to be sent again."""
+    cutoff = clock.now() - older_than
+    return await WebhookDelivery.filter(
+        status=DeliveryStatus.RECEIVED, received_at__lt=cutoff
+    ).values_list("id", flat=True)

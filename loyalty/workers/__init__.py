@@ -20,6 +20,7 @@ ACTOR_MODULES = (
     "loyalty.workers.webhooks",
     "loyalty.workers.vouchers",
     "loyalty.workers.messages",
+    "loyalty.workers.sweeps",
 )
 
 

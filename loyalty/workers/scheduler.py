@@ -27,6 +27,7 @@ INTERVALS: dict[str, tuple[str, int]] = {
     "LOYALTY_EXPIRE_EVERY_MINUTES": ("expire_points_all_shops", 24 * 60),
     "LOYALTY_TIERS_EVERY_MINUTES": ("reevaluate_tiers_all_shops", 24 * 60),
     "LOYALTY_RELEASE_MESSAGES_EVERY_MINUTES": ("release_due_messages", 1),
+    "LOYALTY_SWEEP_EVERY_MINUTES": ("resend_stalled_work", 10),
 }
 
 

@@ -49,6 +49,7 @@ def test_default_schedule_is_every_15_minutes_and_daily():
         "expire_points_all_shops": 24 * 3600,
         "reevaluate_tiers_all_shops": 24 * 3600,
         "release_due_messages": 60,
+        "resend_stalled_work": 10 * 60,
     }
 
 
@@ -61,17 +62,17 @@ def test_intervals_come_from_the_environment():
 
 def test_everything_runs_on_start_then_each_at_its_interval():
     broker, now = FakeBroker(), FakeClock()
-    env = {"LOYALTY_RELEASE_MESSAGES_EVERY_MINUTES": "60"}
+    env = {"LOYALTY_RELEASE_MESSAGES_EVERY_MINUTES": "60", "LOYALTY_SWEEP_EVERY_MINUTES": "60"}
     scheduler = Scheduler(broker, schedule_from_env(env), monotonic=now)
 
-    assert len(scheduler.tick()) == 4
+    assert len(scheduler.tick()) == 5
     assert scheduler.tick() == []
     assert scheduler.seconds_to_next() == 15 * 60
 
     now.now += 15 * 60
     assert [e.actor_name for e in scheduler.tick()] == ["confirm_pending_points_all_shops"]
     now.now += 24 * 3600 - 15 * 60
-    assert len(scheduler.tick()) == 4
+    assert len(scheduler.tick()) == 5
 
 
 def test_after_a_long_stall_each_job_runs_once_not_once_per_missed_slot():
