@@ -65,6 +65,9 @@ SYSTEM_SOURCES = frozenset(
     }
 )
 _EVIDENCE_OF_CONSENT = ("form_id", "wording_version")
+#: The longest a piece of evidence given with a change may be, and the field that names it.
+_EVIDENCE_LIMITS = {"note": 1000, "form_id": 200, "wording_version": 100}
+_EVIDENCE_FIELDS = {"note": "note", "form_id": "formId", "wording_version": "wordingVersion"}
 _MAX_ATTEMPTS = 10
 
 
@@ -406,6 +409,117 @@ async def unsubscribe(
         )
         for purpose in purposes
     ]
+
+
+def _evidence(**values: str | None) -> dict[str, Any]:
+    """Evidence given with a change: trimmed, blanks left out, lengths checked."""
+    evidence: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        value = value.strip()
+        if key in _EVIDENCE_LIMITS and len(value) > _EVIDENCE_LIMITS[key]:
+            raise DomainError(
+                "INVALID",
+                f"at most {_EVIDENCE_LIMITS[key]} characters",
+                _EVIDENCE_FIELDS.get(key, key),
+            )
+        if value:
+            evidence[key] = value
+    return evidence
+
+
+async def _set(
+    customer: Customer,
+    channel: Channel,
+    purpose: Purpose,
+    subscribed: bool,
+    *,
+    source: ConsentSource,
+    evidence: dict[str, Any],
+    actor: str,
+    lawful_basis: LawfulBasis = LawfulBasis.CONSENT,
+    double_opt_in: bool = False,
+) -> ConsentChange:
+    if subscribed:
+        return await subscribe(
+            customer,
+            channel,
+            purpose,
+            source=source,
+            evidence=evidence,
+            lawful_basis=lawful_basis,
+            double_opt_in=double_opt_in,
+            actor=actor,
+        )
+    (change,) = await unsubscribe(
+        customer, channel, (purpose,), source=source, evidence=evidence, actor=actor
+    )
+    return change
+
+
+async def record_shopper_choice(
+    customer: Customer,
+    channel: Channel,
+    purpose: Purpose,
+    subscribed: bool,
+    *,
+    request: dict[str, Any],
+    form_id: str | None = None,
+    wording_version: str | None = None,
+) -> ConsentChange:
+    """The shopper's own opt-in or out on the storefront, with `request` evidence (ip,
+    user agent). Email marketing opt-ins wait for the confirmation link (double opt-in)."""
+    channel, purpose = Channel(channel), Purpose(purpose)
+    evidence = {**request, **_evidence(form_id=form_id, wording_version=wording_version)}
+    return await _set(
+        customer,
+        channel,
+        purpose,
+        subscribed,
+        source=ConsentSource.STOREFRONT_FORM,
+        evidence=evidence,
+        actor="shopper",
+        double_opt_in=channel is Channel.EMAIL and purpose is Purpose.MARKETING,
+    )
+
+
+async def record_merchant_change(
+    customer: Customer,
+    channel: Channel,
+    purpose: Purpose,
+    subscribed: bool,
+    *,
+    source: ConsentSource,
+    note: str,
+    actor: str,
+    lawful_basis: LawfulBasis | None = None,
+    form_id: str | None = None,
+    wording_version: str | None = None,
+    double_opt_in: bool = False,
+) -> ConsentChange:
+    """A consent or opt-out the merchant collected elsewhere: never from a source only the
+    system writes, always with a note of the evidence, and with a lawful basis to
+    subscribe."""
+    source = ConsentSource(source)
+    if source in SYSTEM_SOURCES:
+        raise DomainError("INVALID", f"{source.value} is recorded by the system", "source")
+    evidence = _evidence(note=note, form_id=form_id, wording_version=wording_version)
+    if "note" not in evidence:
+        raise DomainError("INVALID", "a note with the evidence is required", "note")
+    if subscribed and lawful_basis is None:
+        raise DomainError("INVALID", "a lawful basis is required", "lawfulBasis")
+    return await _set(
+        customer,
+        Channel(channel),
+        Purpose(purpose),
+        subscribed,
+        source=source,
+        evidence=evidence,
+        actor=actor,
+        lawful_basis=LawfulBasis(lawful_basis or LawfulBasis.CONSENT),
+        double_opt_in=double_opt_in,
+    )
 
 
 async def unsubscribe_by_token(

@@ -1,9 +1,9 @@
 """Consent over GraphQL: the shopper's own consent, and the merchant's view and changes.
 
 `ConsentQuery` and `ConsentMutation` are mixed into `Query` and `Mutation`. Rules live in
-`loyalty.consent.service`; these resolvers only translate and gather evidence. When
-email marketing goes pending (double opt-in), the confirmation email is queued
-(`loyalty.messaging.confirmations`) and handed to a worker once it is stored.
+`loyalty.consent.service`; these resolvers only translate and gather the request's
+evidence. When a change calls for a confirmation email
+(`loyalty.messaging.confirmations`), it is handed to a worker once it is stored.
 """
 
 from __future__ import annotations
@@ -33,9 +33,6 @@ ConsentPurpose = strawberry.enum(c.Purpose, name="ConsentPurpose")
 ConsentStatus = strawberry.enum(c.ConsentStatus, name="ConsentStatus")
 LawfulBasis = strawberry.enum(c.LawfulBasis, name="LawfulBasis")
 ConsentSource = strawberry.enum(c.ConsentSource, name="ConsentSource")
-
-_LIMITS = {"note": 1000, "form_id": 200, "wording_version": 100}
-_FIELD_NAMES = {"note": "note", "form_id": "formId", "wording_version": "wordingVersion"}
 
 
 @strawberry.type(description="Consent for one channel and purpose.")
@@ -160,21 +157,6 @@ class ConsentPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _evidence(**values: str | None) -> dict[str, Any]:
-    evidence: dict[str, Any] = {}
-    for key, value in values.items():
-        if value is None:
-            continue
-        value = value.strip()
-        if key in _LIMITS and len(value) > _LIMITS[key]:
-            raise DomainError(
-                "INVALID", f"at most {_LIMITS[key]} characters", _FIELD_NAMES.get(key, key)
-            )
-        if value:
-            evidence[key] = value
-    return evidence
-
-
 def _request_evidence(info: Info) -> dict[str, Any]:
     request = info.context.request
     return {
@@ -190,42 +172,14 @@ def _send_message(message_id: int) -> None:
     send_message.send(message_id)
 
 
-async def _set(
-    info: Info,
-    customer: Customer,
-    channel: c.Channel,
-    purpose: c.Purpose,
-    subscribed: bool,
-    *,
-    source: c.ConsentSource,
-    evidence: dict[str, Any],
-    actor: str,
-    lawful_basis: c.LawfulBasis = c.LawfulBasis.CONSENT,
-    double_opt_in: bool = False,
-) -> ConsentPayload:
-    if subscribed:
-        change = await service.subscribe(
-            customer,
-            channel,
-            purpose,
-            source=source,
-            evidence=evidence,
-            lawful_basis=lawful_basis,
-            double_opt_in=double_opt_in,
-            actor=actor,
-        )
-    else:
-        (change,) = await service.unsubscribe(
-            customer, channel, (purpose,), source=source, evidence=evidence, actor=actor
-        )
-    if change.state.status == c.ConsentStatus.PENDING and change.event is not None:
-        message = await confirmations.request_confirmation_email(
-            customer,
-            change.state,
-            link_settings=confirmations.link_settings(info.context.settings.secret_key),
-        )
-        if message.status == MessageStatus.QUEUED:
-            _send_message(message.id)
+async def _payload(info: Info, customer: Customer, change: service.ConsentChange) -> ConsentPayload:
+    message = await confirmations.email_for_change(
+        customer,
+        change,
+        link_settings=confirmations.link_settings(info.context.settings.secret_key),
+    )
+    if message is not None and message.status == MessageStatus.QUEUED:
+        _send_message(message.id)
     return ConsentPayload(consent=Consent.of(change.state))
 
 
@@ -263,22 +217,16 @@ class ConsentMutation:
             customer = await info.context.shopper()
             if customer is None:
                 raise NotFound("customer")
-            channel, purpose = c.Channel(input.channel), c.Purpose(input.purpose)
-            evidence = {
-                **_request_evidence(info),
-                **_evidence(form_id=input.form_id, wording_version=input.wording_version),
-            }
-            return await _set(
-                info,
+            change = await service.record_shopper_choice(
                 customer,
-                channel,
-                purpose,
+                c.Channel(input.channel),
+                c.Purpose(input.purpose),
                 input.subscribed,
-                source=c.ConsentSource.STOREFRONT_FORM,
-                evidence=evidence,
-                actor="shopper",
-                double_opt_in=channel is c.Channel.EMAIL and purpose is c.Purpose.MARKETING,
+                request=_request_evidence(info),
+                form_id=input.form_id,
+                wording_version=input.wording_version,
             )
+            return await _payload(info, customer, change)
         except DomainError as exc:
             return ConsentPayload(user_errors=user_errors(exc))
 
@@ -294,27 +242,21 @@ class ConsentMutation:
             customer = await get_customer(
                 ctx.shop_id, decode_id(input.customer_id, "Customer", "customerId")
             )
-            source = c.ConsentSource(input.source)
-            if source in service.SYSTEM_SOURCES:
-                raise DomainError("INVALID", f"{source.value} is recorded by the system", "source")
-            evidence = _evidence(
-                note=input.note, form_id=input.form_id, wording_version=input.wording_version
-            )
-            if "note" not in evidence:
-                raise DomainError("INVALID", "a note with the evidence is required", "note")
-            if input.subscribed and input.lawful_basis is None:
-                raise DomainError("INVALID", "a lawful basis is required", "lawfulBasis")
-            return await _set(
-                info,
+            change = await service.record_merchant_change(
                 customer,
                 c.Channel(input.channel),
                 c.Purpose(input.purpose),
                 input.subscribed,
-                source=source,
-                evidence=evidence,
+                source=c.ConsentSource(input.source),
+                note=input.note,
                 actor=ctx.actor,
-                lawful_basis=c.LawfulBasis(input.lawful_basis or c.LawfulBasis.CONSENT),
+                lawful_basis=(
+                    c.LawfulBasis(input.lawful_basis) if input.lawful_basis is not None else None
+                ),
+                form_id=input.form_id,
+                wording_version=input.wording_version,
                 double_opt_in=input.double_opt_in,
             )
+            return await _payload(info, customer, change)
         except DomainError as exc:
             return ConsentPayload(user_errors=user_errors(exc))

@@ -24,9 +24,6 @@ import dataclasses
 import logging
 from typing import Any
 
-from jinja2 import TemplateSyntaxError, meta
-from jinja2.sandbox import SandboxedEnvironment
-
 from loyalty.consent import links
 from loyalty.consent import service as consent
 from loyalty.consent.models import Channel, ConsentState, ConsentStatus, Purpose
@@ -35,7 +32,7 @@ from loyalty.errors import DomainError
 from loyalty.messaging.models import Message, MessageTemplate
 from loyalty.messaging.providers import LinkSettings
 from loyalty.messaging.service import queue_message
-from loyalty.messaging.templates import TemplateError
+from loyalty.messaging.templates import TemplateError, uses_variable
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +61,6 @@ DEFAULT_HTML = """\
 you will not be subscribed.</p>
 """
 
-_PARSER = SandboxedEnvironment()
-
 
 def link_settings(secret_key: str) -> LinkSettings:
     """Links signed with `secret_key` (the app's), under PUBLIC_BASE_URL."""
@@ -82,10 +77,7 @@ def extra_variables(key: str, channel: Channel | str) -> frozenset[str]:
 
 
 def _places_link(body: str) -> bool:
-    try:
-        return "confirmation_url" in meta.find_undeclared_variables(_PARSER.parse(body))
-    except TemplateSyntaxError:
-        return False
+    return uses_variable(body, "confirmation_url")
 
 
 def check_template(key: str, channel: Channel | str, body: str) -> None:
@@ -103,6 +95,16 @@ def preview_context(key: str, channel: Channel | str, settings: LinkSettings) ->
     if not is_confirmation_template(key, channel):
         return {}
     return {"confirmation_url": links.confirmation_url(settings.public_base_url, "preview")}
+
+
+async def email_for_change(
+    customer: Customer, change: consent.ConsentChange, *, link_settings: LinkSettings
+) -> Message | None:
+    """The confirmation email a consent change calls for: queued when the change made a
+    new pending request (an event appended), else None."""
+    if change.state.status != ConsentStatus.PENDING or change.event is None:
+        return None
+    return await request_confirmation_email(customer, change.state, link_settings=link_settings)
 
 
 async def request_confirmation_email(

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
 from typing import Any
@@ -65,7 +66,10 @@ from loyalty.messaging.templates import (
     VARIABLES,
     TemplateError,
     personalisation,
+    refuse_unsafe,
     render,
+    sample_values,
+    shop_name_of,
     validate_template,
 )
 
@@ -78,6 +82,9 @@ CHANNEL_NOT_CONFIGURED = "channel_not_configured"
 #: lost); it is longer than the worker's largest retry backoff.
 STALE_QUEUED_AFTER = timedelta(minutes=15)
 ONE_CLICK = "List-Unsubscribe=One-Click"
+#: The longest a template's key, subject and WhatsApp ContentSid may be, by the field
+#: an error names.
+_LIMITS = {"key": 64, "subject": 255, "whatsappContentSid": 64}
 
 Channels = Mapping[Channel, ChannelAdapter]
 
@@ -129,10 +136,26 @@ async def save_template(
 ) -> MessageTemplate:
     """Create or replace a merchant template after validating every part of it.
 
-    `extra_variables` names values the sender will pass as `context` (a flow's own
-    fields) beyond the standard personalisation.
+    Lengths are checked, then unsafe access (`templates.refuse_unsafe`, with sample
+    personalisation), then the consent confirmation's rules (`confirmations.
+    check_template`), then the rest. `extra_variables` names values the sender will
+    pass as `context` (a flow's own fields) beyond the standard personalisation; the
+    confirmation email's own are added.
     """
-    allowed = VARIABLES | set(extra_variables)
+    # confirmations queues through this module, so it is imported when needed.
+    from loyalty.messaging import confirmations
+
+    lengths = {"key": key, "subject": subject, "whatsappContentSid": whatsapp_content_sid}
+    for field, value in lengths.items():
+        if value is not None and len(value) > _LIMITS[field]:
+            raise DomainError("INVALID", f"at most {_LIMITS[field]} characters", field)
+    sample = sample_values(await shop_name_of(shop_id))
+    parts = (("subject", subject, False), ("body", body, False), ("html", html, True))
+    for field, source, is_html in parts:
+        if source:
+            refuse_unsafe(source, field=field, sample=sample, html=is_html)
+    confirmations.check_template(key, channel, body)
+    allowed = VARIABLES | set(extra_variables) | confirmations.extra_variables(key, channel)
     channel, purpose = Channel(channel), Purpose(purpose)
     if not key.strip():
         raise DomainError("INVALID", "a template needs a key", "key")
@@ -168,6 +191,74 @@ async def save_template(
         template.update_from_dict(values)
         await template.save()
     return template
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A message's text as it goes: the unsubscribe footers of a marketing email included."""
+
+    subject: str | None
+    body: str
+    html: str | None
+
+
+async def _template(shop_id: int, key: str, channel: Channel) -> MessageTemplate:
+    template = await MessageTemplate.get_or_none(shop_id=shop_id, key=key, channel=channel)
+    if template is None:
+        raise NotFound(f"{channel.value} template {key!r}", "templateKey")
+    return template
+
+
+def _render(
+    customer: Customer,
+    channel: Channel,
+    purpose: Purpose,
+    values: dict[str, Any],
+    subject: str | None,
+    body: str,
+    html: str | None,
+    context: Mapping[str, Any] | None,
+    link_settings: LinkSettings | None,
+) -> Rendered:
+    """Render with `values` (the personalisation, completed here with `unsubscribe_url`
+    and `context`); a marketing email gets its unsubscribe link."""
+    url = None
+    if channel is Channel.EMAIL and purpose is Purpose.MARKETING:
+        url = unsubscribe_url(customer, link_settings or LinkSettings.from_env())
+    values["unsubscribe_url"] = url
+    values.update(context or {})
+
+    rendered_subject = render(subject, values) if subject else None
+    rendered_body = render(body, values) if body else ""
+    rendered_html = render(html, values, html=True) if html else None
+    if url is not None:
+        rendered_body = _with_text_footer(rendered_body, url)
+        if rendered_html is not None:
+            rendered_html = _with_html_footer(rendered_html, url)
+    return Rendered(rendered_subject, rendered_body, rendered_html)
+
+
+async def preview(
+    customer: Customer, template_key: str, channel: Channel, link_settings: LinkSettings
+) -> Rendered:
+    """The shop's template rendered for `customer` as `queue_message` would now, sending
+    nothing (the consent confirmation email with a sample link)."""
+    from loyalty.messaging import confirmations  # it queues through this module
+
+    channel = Channel(channel)
+    template = await _template(customer.shop_id, template_key, channel)
+    values = await personalisation(customer)
+    return _render(
+        customer,
+        channel,
+        Purpose(template.purpose),
+        values,
+        template.subject,
+        template.body,
+        template.html,
+        confirmations.preview_context(template_key, channel, link_settings),
+        link_settings,
+    )
 
 
 def _check_same(existing: Message, customer: Customer, channel: Channel) -> Message:
@@ -213,31 +304,16 @@ async def queue_message(
 
     template: MessageTemplate | None = None
     if template_key is not None:
-        template = await MessageTemplate.get_or_none(
-            shop_id=customer.shop_id, key=template_key, channel=channel
-        )
-        if template is None:
-            raise NotFound(f"{channel.value} template {template_key!r}", "templateKey")
+        template = await _template(customer.shop_id, template_key, channel)
         content, subject, html = template.body, template.subject, template.html
     assert content is not None
     if channel is Channel.EMAIL and not subject:
         raise DomainError("INVALID", "an email needs a subject", "subject")
 
     values = await personalisation(customer, voucher_code=voucher_code)
-    marketing_email = channel is Channel.EMAIL and purpose is Purpose.MARKETING
-    url = None
-    if marketing_email:
-        url = unsubscribe_url(customer, link_settings or LinkSettings.from_env())
-    values["unsubscribe_url"] = url
-    values.update(context or {})
-
-    rendered_subject = render(subject, values) if subject else None
-    rendered_body = render(content, values) if content else ""
-    rendered_html = render(html, values, html=True) if html else None
-    if url is not None:
-        rendered_body = _with_text_footer(rendered_body, url)
-        if rendered_html is not None:
-            rendered_html = _with_html_footer(rendered_html, url)
+    rendered = _render(
+        customer, channel, purpose, values, subject, content, html, context, link_settings
+    )
 
     content_sid = None
     content_variables = None
@@ -246,7 +322,7 @@ async def queue_message(
             str(n): "" if values.get(name) is None else str(values.get(name))
             for n, name in enumerate(template.whatsapp_variables or [], start=1)
         }
-        if not rendered_body.strip():
+        if not rendered.body.strip():
             content_sid = template.whatsapp_content_sid  # a template-only message
 
     address = _address(customer, channel)
@@ -257,9 +333,9 @@ async def queue_message(
         "purpose": purpose,
         "template_id": template.id if template else None,
         "to_address": address or "",
-        "subject": rendered_subject,
-        "body": rendered_body,
-        "html": rendered_html,
+        "subject": rendered.subject,
+        "body": rendered.body,
+        "html": rendered.html,
         "content_sid": content_sid,
         "content_variables": content_variables,
         "idempotency_key": idempotency_key or None,
