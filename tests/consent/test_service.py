@@ -227,6 +227,7 @@ async def test_double_opt_in_confirm_is_idempotent_and_superseded_links_fail(sho
     assert (await service.can_send(customer, EMAIL, MARKETING)).reason == service.UNSUBSCRIBED
 
 
+@pytest.mark.both_dbs
 async def test_concurrent_changes_each_record_their_true_from_status(shop_a, now):
     customer = await make_customer(shop_a)
     await service.subscribe(customer, SMS, source=ConsentSource.API)

@@ -132,6 +132,7 @@ async def test_tampered_and_missing_signatures_are_refused(hooks, fixtures_dir, 
     assert "bad signature" in caplog.text and "missing signature" in caplog.text
 
 
+@pytest.mark.both_dbs
 async def test_duplicate_delivery_has_no_second_effect(hooks, fixtures_dir):
     body = paid_order(fixtures_dir)
     assert (await hooks.shopify("orders/paid", body, "dup-1")).status_code == 202
@@ -141,6 +142,7 @@ async def test_duplicate_delivery_has_no_second_effect(hooks, fixtures_dir):
     assert await balance("207119551") == 398
 
 
+@pytest.mark.both_dbs
 async def test_refund_before_its_order_and_partial_refund(hooks, fixtures_dir):
     refund = (fixtures_dir / "shopify_refund_webhook_body.json").read_bytes()
     await hooks.shopify("refunds/create", refund, "r-1")

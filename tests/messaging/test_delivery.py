@@ -67,6 +67,7 @@ async def test_sent_records_provider_and_id(shop, twilio, respx_mock: respx.Mock
     }
 
 
+@pytest.mark.both_dbs
 async def test_concurrent_deliveries_send_once(shop, twilio, respx_mock, created):
     route = respx_mock.post(MESSAGES_URL).respond(201, json=created)
     customer = await make_customer(shop)
