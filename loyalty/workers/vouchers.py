@@ -16,6 +16,9 @@ import dramatiq
 from tortoise.exceptions import DoesNotExist
 
 from loyalty.integrations import voucher_push
+from loyalty.messaging import notices
+from loyalty.messaging.models import MessageStatus
+from loyalty.programme.models import VoucherStatus
 from loyalty.workers.broker import broker
 
 QUEUE = "vouchers"
@@ -32,6 +35,17 @@ async def _voucher_push_exhausted(message: dict[str, Any], retries: dict[str, An
         voucher_id, f"the shop did not accept the code after {retries.get('retries')} retries"
     )
     log.warning("voucher %s: push retries exhausted, now %s", voucher_id, status)
+    if status == VoucherStatus.FAILED:
+        await _tell_shopper(voucher_id)
+
+
+async def _tell_shopper(voucher_id: int) -> None:
+    """The shopper hears that the code failed and the points are back (sent once)."""
+    from loyalty.workers.messages import send_message
+
+    message = await notices.voucher_failed(voucher_id)
+    if message is not None and message.status == MessageStatus.QUEUED:
+        send_message.send(message.id)
 
 
 voucher_push_exhausted = dramatiq.actor(
@@ -54,6 +68,8 @@ async def _push_voucher_to_shop(voucher_id: int) -> None:
             delay = min(max(int(exc.retry_after * 1000), MIN_BACKOFF_MS), MAX_BACKOFF_MS)
         raise dramatiq.Retry(str(exc), delay=delay) from exc
     log.info("voucher %s: %s", voucher_id, status)
+    if status == VoucherStatus.FAILED:
+        await _tell_shopper(voucher_id)
 
 
 push_voucher_to_shop = dramatiq.actor(

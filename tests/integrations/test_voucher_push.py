@@ -447,3 +447,24 @@ async def test_actor_fails_the_voucher_when_retries_run_out(voucher_broker):
     assert await status(voucher) == VoucherStatus.FAILED
     assert await reversals(voucher) == 1
     assert await balance(customer) == 500
+
+
+async def test_a_refused_voucher_tells_the_shopper_once(voucher_broker, monkeypatch):
+    from loyalty.messaging.models import Message, MessageStatus
+    from loyalty.workers import messages
+
+    handed_over: list[int] = []
+    monkeypatch.setattr(messages.send_message, "send", handed_over.append)
+    customer, voucher = await redeemed(Platform.SHOPIFY)
+    with respx.mock(assert_all_called=True) as mock:
+        mock.post(SHOPIFY_URL).mock(return_value=httpx.Response(403, json={"errors": "no"}))
+        vouchers.push_voucher_to_shop.send(voucher.id)
+        vouchers.push_voucher_to_shop.send(voucher.id)  # a redelivery
+        voucher_broker.join(vouchers.QUEUE)
+
+    assert await status(voucher) == VoucherStatus.FAILED
+    notice = await Message.get(customer_id=customer.id)
+    assert notice.status == MessageStatus.QUEUED and notice.purpose == "transactional"
+    assert notice.to_address == "ann@example.com"
+    assert "200 points are back" in notice.body and "500 points" in notice.body
+    assert handed_over == [notice.id]
