@@ -62,7 +62,14 @@ async def record_order(shop_id: int, data: OrderInput) -> Order:
     state, never its number of deliveries.
     """
     _validate(data)
-    programme = await Programme.get(shop_id=shop_id)
+    programme = await Programme.get(shop_id=shop_id).prefetch_related("shop")
+    if data.currency.upper() != programme.shop.currency:
+        raise DomainError(
+            "CURRENCY_MISMATCH",
+            f"order is in {data.currency.upper()} but the shop's programme runs in "
+            f"{programme.shop.currency}: send amounts in the shop currency",
+            "currency",
+        )
     async with in_transaction():
         customer = None
         if data.customer is not None:

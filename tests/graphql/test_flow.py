@@ -103,3 +103,20 @@ async def test_integration_secrets_are_write_only(gql, shop_a, caplog):
     assert bad["configureIntegration"]["userErrors"] == [
         {"field": ["input", "address"], "code": "INVALID"}
     ]
+
+
+async def test_an_order_in_another_currency_is_refused_clearly(gql, shop_a):
+    data = await gql.run(
+        ORDER,
+        {"input": {"externalId": "usd-1", "currency": "USD", "subtotal": 1000, "status": "PAID"}},
+        **shop_a.merchant,
+    )
+    assert data["recordOrder"]["order"] is None
+    assert data["recordOrder"]["userErrors"] == [
+        {
+            "field": ["input", "currency"],
+            "message": "order is in USD but the shop's programme runs in GBP: "
+            "send amounts in the shop currency",
+            "code": "CURRENCY_MISMATCH",
+        }
+    ]
