@@ -10,11 +10,11 @@ from strawberry.types import Info
 
 from loyalty import money
 from loyalty.customers.models import Customer
+from loyalty.graphql.pagination import PageRequest, build_connection
 from loyalty.integrations.models import Integration as IntegrationRow
 from loyalty.integrations.models import Platform
 from loyalty.integrations.models import Subscription as SubscriptionRow
 from loyalty.programme import models as m
-from loyalty.programme import tiers as tier_rules
 from loyalty.programme.models import Programme
 
 LedgerEntryKind = strawberry.enum(m.EntryKind, name="LedgerEntryKind")
@@ -263,29 +263,21 @@ class CustomerType(relay.Node):
         return Tier.of(await info.context.loaders.tier.load(self.tier_id))
 
     @strawberry.field(description="The next tier up and what is still needed to reach it.")
-    async def tier_progress(self) -> TierProgress:
-        customer = await Customer.get(id=self.id)
-        programme = await Programme.get(shop_id=self.shop_id)
-        nxt, remaining = await tier_rules.next_tier(customer, programme)
+    async def tier_progress(self, info: Info) -> TierProgress:
+        standing = await info.context.loaders.tier_progress.load(self.id)
         return TierProgress(
-            next_tier=Tier.of(nxt) if nxt else None,
-            remaining=remaining,
-            basis=programme.tier_basis,
+            next_tier=Tier.of(standing.next_tier) if standing.next_tier else None,
+            remaining=standing.remaining,
+            basis=standing.programme.tier_basis,
         )
 
     @strawberry.field(description="Points history, newest first.")
     async def ledger(
-        self, first: int | None = None, after: str | None = None
+        self, info: Info, first: int | None = None, after: str | None = None
     ) -> relay.Connection[LedgerEntry]:
-        from loyalty.graphql.pagination import paginate
-
-        return await paginate(
-            m.LedgerEntry.filter(customer_id=self.id),
-            first=first,
-            after=after,
-            to_node=LedgerEntry.of,
-            newest_first=True,
-        )
+        page = PageRequest.of(first, after)
+        rows = await info.context.loaders.ledger_page.load((self.id, first, after))
+        return build_connection(rows, page, LedgerEntry.of)
 
     @strawberry.field
     async def vouchers(self, info: Info) -> list[Voucher]:
@@ -309,17 +301,11 @@ class CustomerType(relay.Node):
 
     @strawberry.field
     async def orders(
-        self, first: int | None = None, after: str | None = None
+        self, info: Info, first: int | None = None, after: str | None = None
     ) -> relay.Connection[Order]:
-        from loyalty.graphql.pagination import paginate
-
-        return await paginate(
-            m.Order.filter(customer_id=self.id),
-            first=first,
-            after=after,
-            to_node=Order.of,
-            newest_first=True,
-        )
+        page = PageRequest.of(first, after)
+        rows = await info.context.loaders.orders_page.load((self.id, first, after))
+        return build_connection(rows, page, Order.of)
 
 
 @strawberry.type

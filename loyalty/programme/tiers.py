@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from tortoise.expressions import Q
 from tortoise.functions import Coalesce, Sum
 
 from loyalty import clock
@@ -33,33 +35,53 @@ async def qualifying_amount(customer: Customer, programme: Programme, now: datet
     Redemptions are not subtracted: spending points never lowers a tier. Pending
     points do not count until confirmed.
     """
+    return (await qualifying_amounts([customer], programme, now))[customer.id]
+
+
+async def qualifying_amounts(
+    customers: Iterable[Customer], programme: Programme, now: datetime
+) -> dict[int, int]:
+    """`qualifying_amount` of each customer (all of `programme`'s shop) in one query."""
+    ids = sorted({c.id for c in customers})
+    totals = dict.fromkeys(ids, 0)
+    if not ids:
+        return totals
     since = window_start(programme, now)
     if programme.tier_basis == TierBasis.SPEND:
-        orders = Order.filter(customer_id=customer.id, status__in=EARNING_STATUSES)
+        orders = Order.filter(customer_id__in=ids, status__in=EARNING_STATUSES)
         if since is not None:
             orders = orders.filter(placed_at__gte=since)
-        total = 0
-        for subtotal, discounts, refunded in await orders.values_list(
-            "subtotal", "discounts", "refunded"
+        for customer_id, subtotal, discounts, refunded in await orders.values_list(
+            "customer_id", "subtotal", "discounts", "refunded"
         ):
-            total += max(0, subtotal - discounts - refunded)
-        return total
+            totals[customer_id] += max(0, subtotal - discounts - refunded)
+        return totals
+    # Earned points, less those reversed with their order (reversal entries are negative).
     entries = LedgerEntry.filter(
-        customer_id=customer.id, kind__in=(EntryKind.EARN, EntryKind.CONFIRM, EntryKind.IMPORT)
-    )
-    reversals = LedgerEntry.filter(
-        customer_id=customer.id, kind=EntryKind.REVERSE, order_id__isnull=False
+        Q(kind__in=(EntryKind.EARN, EntryKind.CONFIRM, EntryKind.IMPORT))
+        | Q(kind=EntryKind.REVERSE, order_id__isnull=False),
+        customer_id__in=ids,
     )
     if since is not None:
         entries = entries.filter(created_at__gte=since)
-        reversals = reversals.filter(created_at__gte=since)
-    earned = await entries.annotate(s=Coalesce(Sum("points"), 0)).first().values("s")
-    reversed_ = await reversals.annotate(s=Coalesce(Sum("points"), 0)).first().values("s")
-    return int((earned or {}).get("s") or 0) + int((reversed_ or {}).get("s") or 0)
+    for row in (
+        await entries.annotate(s=Coalesce(Sum("points"), 0))
+        .group_by("customer_id")
+        .values("customer_id", "s")
+    ):
+        totals[row["customer_id"]] += int(row["s"] or 0)
+    return totals
 
 
 async def active_tiers(shop_id: int) -> list[Tier]:
-    return await Tier.filter(shop_id=shop_id, archived=False).order_by("threshold", "id")
+    return await active_tiers_of_shops([shop_id])
+
+
+async def active_tiers_of_shops(shop_ids: Iterable[int]) -> list[Tier]:
+    """The active tiers of the given shops, lowest first within each shop."""
+    return await Tier.filter(shop_id__in=list(shop_ids), archived=False).order_by(
+        "shop_id", "threshold", "id"
+    )
 
 
 def tier_for(tiers: list[Tier], amount: int) -> Tier | None:
@@ -111,6 +133,11 @@ async def next_tier(customer: Customer, programme: Programme) -> tuple[Tier | No
     """The next tier up and the amount still needed to reach it (0 at the top)."""
     tiers = await active_tiers(customer.shop_id)
     amount = await qualifying_amount(customer, programme, clock.now())
+    return next_tier_from(tiers, customer, amount)
+
+
+def next_tier_from(tiers: list[Tier], customer: Customer, amount: int) -> tuple[Tier | None, int]:
+    """`next_tier` given the shop's active tiers and the customer's qualifying amount."""
     current = next((t for t in tiers if t.id == customer.tier_id), None)
     floor = current.threshold if current else -1
     for tier in tiers:
