@@ -75,6 +75,23 @@ async def find_customer(shop_id: int, data: CustomerInput) -> Customer | None:
     return None
 
 
+def _merge_by_email(
+    customer: Customer, data: CustomerInput, values: dict[str, object]
+) -> dict[str, object]:
+    """What an input matched only by email may change on an existing profile.
+
+    An email is no proof of identity: another account of the shop (or a guest) can
+    type anyone's address. So it never takes over a profile that has a different
+    shop id, and a guest only fills blanks, never overwrites.
+    """
+    matched_by_id = data.external_id is not None and customer.external_id == str(data.external_id)
+    if matched_by_id:
+        return values
+    if data.external_id is not None and customer.external_id is not None:
+        raise DomainError("CONFLICT", "this email belongs to another customer of the shop", "email")
+    return {k: v for k, v in values.items() if getattr(customer, k) in (None, "")}
+
+
 async def upsert_customer(shop_id: int, data: CustomerInput) -> tuple[Customer, bool]:
     """Create or update a profile; returns (customer, created)."""
     if not data.external_id and not data.email:
@@ -87,9 +104,11 @@ async def upsert_customer(shop_id: int, data: CustomerInput) -> tuple[Customer, 
             own_code = data.referral_code and data.referral_code.strip().upper()
             if own_code == customer.referral_code:
                 raise DomainError("SELF_REFERRAL", "a customer cannot refer themselves")
+            values = _merge_by_email(customer, data, values)
             customer.update_from_dict(values)
             try:
-                await customer.save()
+                # Only the profile's own columns: the cached balances belong to the ledger.
+                await customer.save(update_fields=[*values, "updated_at"])
             except IntegrityError as exc:
                 raise DomainError(
                     "CONFLICT", "another customer already has this id or email", "customer"

@@ -219,12 +219,20 @@ def _render(
     html: str | None,
     context: Mapping[str, Any] | None,
     link_settings: LinkSettings | None,
+    *,
+    live_links: bool = True,
 ) -> Rendered:
     """Render with `values` (the personalisation, completed here with `unsubscribe_url`
-    and `context`); a marketing email gets its unsubscribe link."""
+    and `context`); a marketing email gets its unsubscribe link. Previews get a
+    placeholder: a working link would let whoever previews unsubscribe the customer."""
     url = None
     if channel is Channel.EMAIL and purpose is Purpose.MARKETING:
-        url = unsubscribe_url(customer, link_settings or LinkSettings.from_env())
+        settings = link_settings or LinkSettings.from_env()
+        url = (
+            unsubscribe_url(customer, settings)
+            if live_links
+            else f"{settings.public_base_url.rstrip('/')}/unsubscribe?token=preview"
+        )
     values["unsubscribe_url"] = url
     values.update(context or {})
 
@@ -258,6 +266,7 @@ async def preview(
         template.html,
         confirmations.preview_context(template_key, channel, link_settings),
         link_settings,
+        live_links=False,
     )
 
 

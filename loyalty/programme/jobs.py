@@ -16,7 +16,14 @@ from tortoise.transactions import in_transaction
 from loyalty import clock
 from loyalty.customers.models import Customer
 from loyalty.programme import earning, ledger, tiers
-from loyalty.programme.models import ActionKind, EntryKind, ExpiryMode, LedgerEntry, Programme
+from loyalty.programme.models import (
+    ActionKind,
+    EntryKind,
+    ExpiryMode,
+    LedgerEntry,
+    Order,
+    Programme,
+)
 
 
 @dataclass
@@ -47,6 +54,8 @@ async def confirm_pending(shop_id: int) -> JobReport:
     touched: set[int] = set()
     for entry in due:
         async with in_transaction():
+            if entry.order_id is not None:  # the same lock a refund or cancellation takes
+                await Order.select_for_update().filter(id=entry.order_id).first()
             key = f"confirm:{entry.id}"
             if await ledger.existing(shop_id, key) is not None:
                 continue

@@ -87,7 +87,11 @@ async def record_order(shop_id: int, data: OrderInput) -> Order:
         }
         if customer is not None:
             values["customer_id"] = customer.id  # an update without one keeps the link
-        order = await Order.get_or_none(shop_id=shop_id, external_id=data.external_id)
+        order = (
+            await Order.select_for_update()
+            .filter(shop_id=shop_id, external_id=data.external_id)
+            .first()
+        )  # locked: concurrent deliveries of one order settle its points one at a time
         if order is None:
             order = await Order.create(
                 shop_id=shop_id,
@@ -205,7 +209,11 @@ async def record_refund(shop_id: int, data: RefundInput) -> Order:
         raise DomainError("INVALID", "a refund amount must be positive", "amount")
     programme = await Programme.get(shop_id=shop_id)
     async with in_transaction():
-        order = await Order.get_or_none(shop_id=shop_id, external_id=data.order_external_id)
+        order = (
+            await Order.select_for_update()
+            .filter(shop_id=shop_id, external_id=data.order_external_id)
+            .first()
+        )  # locked: two refunds at once must both count
         if order is None:
             raise NotFound("order", "orderId")
         if data.external_id is not None:

@@ -191,3 +191,26 @@ async def test_a_referral_code_links_the_new_customer_to_its_referrer(shop):
         referral_code=f" {referrer.referral_code.lower()} ",
     )
     assert created and friend.referred_by_id == referrer.id
+
+
+async def test_an_email_never_hands_a_profile_to_another_account(database_url):
+    from loyalty.errors import DomainError
+    from loyalty.shops.service import create_shop
+
+    shop = await create_shop("Merge")
+    victim, _ = await upsert_customer(
+        shop.id, CustomerInput(external_id="44", email="victim@example.com", first_name="Vic")
+    )
+    with pytest.raises(DomainError) as refused:
+        await upsert_customer(shop.id, CustomerInput(external_id="55", email="victim@example.com"))
+    assert (refused.value.code, refused.value.field) == ("CONFLICT", "email")
+    await victim.refresh_from_db()
+    assert victim.external_id == "44"
+
+    guest, created = await upsert_customer(
+        shop.id,
+        CustomerInput(email="victim@example.com", first_name="Mallory", phone="07911123456"),
+    )
+    assert not created and guest.id == victim.id
+    assert guest.first_name == "Vic"  # a guest fills blanks, never overwrites
+    assert guest.phone == "+447911123456"

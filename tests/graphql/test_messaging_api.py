@@ -178,7 +178,8 @@ async def test_preview_is_personalised(gql, shop_a):
     assert email["subject"] == "Zoë, 120 points"
     # A marketing email is previewed as it goes: with its unsubscribe link.
     assert email["body"].startswith("Hello Zoë\n\nUnsubscribe: http")
-    assert "/unsubscribe?token=" in email["body"]
+    # A placeholder link: a preview must never be able to unsubscribe the customer.
+    assert "/unsubscribe?token=preview" in email["body"]
     assert email["html"].startswith("<p>Hello Zoë</p><p><a href=") and email["smsLength"] is None
 
 
