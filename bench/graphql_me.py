@@ -63,7 +63,8 @@ async def main(requests: int) -> None:
         customer, _ = await sync_customer(shop.id, CustomerInput(external_id="c1", email="b@x.io"))
         await Customer.filter(id=customer.id).update(tier_id=tier.id, points_balance=1234)
         headers = {"authorization": f"Bearer {mint_customer_token(shop, 'c1', timedelta(hours=1))}"}
-        app = create_app(Settings(database_url=url, production=True), manage_db=False)
+        settings = Settings(database_url=url, production=True, secret_key="bench-" * 8)
+        app = create_app(settings, manage_db=False)
         plain = Starlette(routes=[Route("/me", baseline)])
 
         async def via_graphql(client: httpx.AsyncClient) -> None:

@@ -198,7 +198,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.production:
         settings = dataclasses.replace(settings, production=True)
     if settings.production and settings.secret_key == Settings.secret_key:
-        err.print("[yellow]warning:[/] LOYALTY_SECRET_KEY is not set in production mode")
+        raise CliError(
+            "LOYALTY_SECRET_KEY must be set in production mode: it signs the consent and "
+            "unsubscribe links, and the development default is public"
+        )
     embedded = settings.broker_url is None
     schedule = _schedule() if embedded else []
     seed = embedded and not settings.production

@@ -68,8 +68,13 @@ def create_app(
 ) -> Starlette:
     """The ASGI app; with `manage_db` its lifespan opens and closes the database.
 
+    Production mode refuses the public development secret: with it anyone could sign
+    unsubscribe links for any customer.
+
     `enqueue` hands a stored webhook delivery to the workers (tests pass their own).
     """
+    if settings.production and settings.secret_key == Settings.secret_key:
+        raise ValueError("LOYALTY_SECRET_KEY must be set in production mode")
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

@@ -33,7 +33,10 @@ def decode_cursor(cursor: str) -> int:
         kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
         if kind != "pk":
             raise ValueError(kind)
-        return int(value)
+        pk = int(value)
+        if not 0 < pk < 2**63:
+            raise ValueError(value)
+        return pk
     except (ValueError, UnicodeDecodeError) as exc:
         raise PublicError("Invalid cursor", extensions={"code": "INVALID_CURSOR"}) from exc
 

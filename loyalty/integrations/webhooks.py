@@ -238,8 +238,9 @@ async def replay(shop_id: int | None = None, delivery_ids: list[int] | None = No
 
 
 async def stalled(older_than: timedelta) -> list[int]:
-    """Deliveries stored but never processed (their task was lost): to be sent again."""
+    """Deliveries to process again: stored but never processed (their task was lost), or
+    waiting for an order that may since have come by another path (sync, import)."""
     cutoff = clock.now() - older_than
     return await WebhookDelivery.filter(
-        status=DeliveryStatus.RECEIVED, received_at__lt=cutoff
+        status__in=(DeliveryStatus.RECEIVED, DeliveryStatus.WAITING), received_at__lt=cutoff
     ).values_list("id", flat=True)

@@ -12,7 +12,8 @@ from tests.graphql.conftest import GraphQLClient
 
 @pytest.fixture
 async def prod(database_url: str) -> AsyncIterator[GraphQLClient]:
-    app = create_app(Settings(database_url=database_url, production=True), manage_db=False)
+    settings = Settings(database_url=database_url, production=True, secret_key="s" * 32)
+    app = create_app(settings, manage_db=False)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield GraphQLClient(http)
@@ -65,3 +66,22 @@ async def test_depth_limit(database_url, shop_a):
         deep = "{ customers { edges { node { ledger { edges { node { id } } } } } } }"
         body = (await client.post(deep, **shop_a.merchant)).json()
         assert "exceeds maximum operation depth" in body["errors"][0]["message"]
+
+
+def test_production_refuses_the_public_development_secret(database_url):
+    with pytest.raises(ValueError, match="LOYALTY_SECRET_KEY"):
+        create_app(Settings(database_url=database_url, production=True), manage_db=False)
+
+
+async def test_an_absurd_cursor_is_a_clear_error(gql, shop_a):
+    import base64
+
+    cursor = base64.urlsafe_b64encode(b"pk:" + b"9" * 40).decode()
+    body = (
+        await gql.post(
+            "query($c: String!) { customers(after: $c) { edges { cursor } } }",
+            {"c": cursor},
+            **shop_a.merchant,
+        )
+    ).json()
+    assert body["errors"][0]["message"] == "Invalid cursor"

@@ -272,3 +272,28 @@ async def test_explicit_shop_opt_in_is_kept_as_consent_evidence(hooks, fixtures_
     await hooks.work()
     state = await get_state(customer, Channel.EMAIL, Purpose.MARKETING)
     assert state.status == ConsentStatus.UNSUBSCRIBED  # our newer opt-out wins
+
+
+async def test_a_waiting_refund_goes_through_once_its_order_came_another_way(hooks, fixtures_dir):
+    from datetime import timedelta
+
+    from loyalty.programme.inputs import CustomerInput, OrderInput
+
+    refund = (fixtures_dir / "shopify_refund_webhook_body.json").read_bytes()
+    await hooks.shopify("refunds/create", refund, "r-9")
+    assert await hooks.work() == [DeliveryStatus.WAITING]
+    shop_id = (await WebhookDelivery.get(delivery_id="r-9")).shop_id
+    await webhooks.orders.record_order(  # the order arrives by syncOrders, not a webhook
+        shop_id,
+        OrderInput(
+            external_id="450789469",
+            currency="USD",
+            subtotal=39800,
+            tax=1194,
+            status=OrderStatus.PAID,
+            customer=CustomerInput(external_id="207119551", email="bob.norman@hostmail.com"),
+        ),
+    )
+    stalled = await webhooks.stalled(timedelta(0))
+    assert [await webhooks.process(i) for i in stalled] == [DeliveryStatus.PROCESSED]
+    assert (await Order.get(external_id="450789469")).refunded == 20900

@@ -44,6 +44,7 @@ async def test_stalled_deliveries_and_vouchers_are_sent_again(stub_broker, recor
     lost = await delivery("lost", DeliveryStatus.RECEIVED, timedelta(minutes=30))
     await delivery("fresh", DeliveryStatus.RECEIVED, timedelta(minutes=1))
     await delivery("failed", DeliveryStatus.FAILED, timedelta(hours=3))
+    waiting = await delivery("waiting", DeliveryStatus.WAITING, timedelta(hours=1))
     stuck = await voucher("A", VoucherStatus.PENDING, timedelta(hours=2))
     await voucher("B", VoucherStatus.PENDING, timedelta(minutes=10))
     await voucher("C", VoucherStatus.LIVE, timedelta(hours=2))
@@ -52,5 +53,6 @@ async def test_stalled_deliveries_and_vouchers_are_sent_again(stub_broker, recor
     await sweeps._resend_stalled_work()
     assert sorted(recorder.sent) == [
         ("process_webhook", (lost,)),
+        ("process_webhook", (waiting,)),
         ("push_voucher_to_shop", (stuck,)),
     ]
