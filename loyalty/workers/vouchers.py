@@ -29,11 +29,19 @@ log = logging.getLogger(__name__)
 
 
 async def _voucher_push_exhausted(message: dict[str, Any], retries: dict[str, Any]) -> None:
-    """The last attempt of `push_voucher_to_shop` failed: fail the voucher, points back."""
+    """The last attempt of `push_voucher_to_shop` failed: fail the voucher, points back.
+
+    One more push first: an attempt that timed out may have created the code after all,
+    and the shop's "code already exists" then proves it live, so the points stay spent.
+    """
     voucher_id = message["args"][0]
-    status = await voucher_push.fail_voucher(
-        voucher_id, f"the shop did not accept the code after {retries.get('retries')} retries"
-    )
+    try:
+        status = await voucher_push.push_voucher(voucher_id)
+    except voucher_push.RetryablePushError:
+        status = await voucher_push.fail_voucher(
+            voucher_id,
+            f"the shop did not accept the code after {retries.get('retries')} retries",
+        )
     log.warning("voucher %s: push retries exhausted, now %s", voucher_id, status)
     if status == VoucherStatus.FAILED:
         await _tell_shopper(voucher_id)

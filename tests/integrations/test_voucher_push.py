@@ -468,3 +468,19 @@ async def test_a_refused_voucher_tells_the_shopper_once(voucher_broker, monkeypa
     assert notice.to_address == "ann@example.com"
     assert "200 points are back" in notice.body and "500 points" in notice.body
     assert handed_over == [notice.id]
+
+
+async def test_exhausted_after_a_timeout_that_did_create_the_code_stays_live(voucher_broker):
+    customer, voucher = await redeemed(Platform.SHOPIFY)
+    taken = shopify_user_errors(
+        {"field": ["basicCodeDiscount", "code"], "code": "TAKEN", "message": "Code must be unique."}
+    )
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.post(SHOPIFY_URL).mock(side_effect=[httpx.ReadTimeout("slow"), taken])
+        vouchers.push_voucher_to_shop.send_with_options(args=(voucher.id,), max_retries=0)
+        voucher_broker.join(vouchers.QUEUE, fail_fast=False)
+
+    assert route.call_count == 2  # the last try, then one look before giving up
+    assert await status(voucher) == VoucherStatus.LIVE
+    assert await reversals(voucher) == 0
+    assert await balance(customer) == 300
