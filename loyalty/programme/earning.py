@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from tortoise.transactions import in_transaction
+
 from loyalty import clock
 from loyalty.customers.models import Customer
 from loyalty.errors import DomainError, NotFound
@@ -123,19 +125,22 @@ async def complete_action(
             return first
     if not rule.active:
         raise DomainError("RULE_INACTIVE", f"earning rule {rule.key!r} is not active", "rule")
-    if await limit_reached(customer, rule):
-        raise DomainError(
-            "LIMIT_REACHED", f"{rule.name} has already been rewarded ({rule.limit.value})"
+    async with in_transaction():
+        # The customer's row lock makes check-then-award one step on PostgreSQL.
+        await Customer.select_for_update().filter(id=customer.id).first()
+        if await limit_reached(customer, rule):
+            raise DomainError(
+                "LIMIT_REACHED", f"{rule.name} has already been rewarded ({rule.limit.value})"
+            )
+        return await award(
+            customer,
+            programme,
+            rule.points,
+            pending=False,
+            rule_id=rule.id,
+            description=description or rule.name,
+            idempotency_key=idempotency_key,
         )
-    return await award(
-        customer,
-        programme,
-        rule.points,
-        pending=False,
-        rule_id=rule.id,
-        description=description or rule.name,
-        idempotency_key=idempotency_key,
-    )
 
 
 async def rule_for(shop_id: int, key: str) -> EarningRule:

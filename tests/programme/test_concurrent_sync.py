@@ -65,3 +65,33 @@ async def test_simultaneous_refunds_both_count(database_url):
     assert (await ledger.check_balance(customer.id)).ledger_points == 0
     reversals = await ledger.LedgerEntry.filter(order_id=order.id, kind=EntryKind.REVERSE)
     assert sum(e.points for e in reversals) == -100
+
+
+@pytest.mark.both_dbs
+async def test_concurrent_completions_of_a_once_only_action_pay_once(database_url):
+    from loyalty.programme import earning
+    from loyalty.programme.models import ActionKind, ActionLimit, EarningRule
+
+    shop = await create_shop("Reviews")
+    programme = await Programme.get(shop_id=shop.id)
+    rule = await EarningRule.create(
+        shop=shop,
+        kind=ActionKind.REVIEW,
+        key="review",
+        name="Review",
+        points=50,
+        limit=ActionLimit.ONCE,
+    )
+    await orders.record_order(shop.id, _order("o1", 0))
+    customer_id = (await Customer.get(shop_id=shop.id, external_id="c1")).id
+
+    async def complete() -> str:
+        try:
+            await earning.complete_action(await Customer.get(id=customer_id), programme, rule)
+        except Exception as exc:  # noqa: BLE001 - the refusals are what we count
+            return getattr(exc, "code", type(exc).__name__)
+        return "paid"
+
+    outcomes = await asyncio.gather(*(complete() for _ in range(10)))
+    assert sorted(outcomes) == ["LIMIT_REACHED"] * 9 + ["paid"]
+    assert (await ledger.check_balance(customer_id)).ledger_points == 50
