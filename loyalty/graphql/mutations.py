@@ -34,6 +34,7 @@ from loyalty.graphql.types import (
 )
 from loyalty.idempotency import run_once
 from loyalty.integrations import settings as integration_settings
+from loyalty.integrations import voucher_push
 from loyalty.programme import earning, orders, rewards, settings
 from loyalty.programme import models as m
 from loyalty.programme.inputs import RefundInput
@@ -150,6 +151,13 @@ def _push_to_shop(voucher_id: int) -> None:
     push_voucher_to_shop.send(voucher_id)
 
 
+def _withdraw_from_shop(voucher_id: int) -> None:
+    """After commit: a worker deletes the cancelled code from the shop (repeats are no-ops)."""
+    from loyalty.workers.vouchers import withdraw_voucher_from_shop
+
+    withdraw_voucher_from_shop.send(voucher_id)
+
+
 async def _voucher_payload(voucher_id: int, currency: str) -> VoucherPayload:
     voucher = await m.Voucher.get(id=voucher_id)
     return VoucherPayload(
@@ -194,9 +202,13 @@ class Mutation(ConsentMutation, MessagingMutation):
             voucher = await m.Voucher.get_or_none(id=voucher_id, shop_id=ctx.shop_id)
             if voucher is None:
                 raise NotFound("voucher", "voucherId")
-            await rewards.cancel_voucher(voucher, actor=ctx.actor)
+            voucher = await rewards.cancel_voucher(voucher, actor=ctx.actor)
         except DomainError as exc:
             return VoucherPayload(user_errors=user_errors(exc))
+        # A code pushed into the shop has the platform's id, and must stop working there.
+        # One still being pushed has none yet: that push withdraws it when it completes.
+        if voucher_push.needs_withdrawal(voucher):
+            _withdraw_from_shop(voucher.id)
         return await _voucher_payload(voucher.id, ctx.shop.currency)
 
     @strawberry.mutation(permission_classes=[MerchantWrite])

@@ -1,4 +1,4 @@
-"""Shopify Admin GraphQL API: the requests that create a shopper's discount code.
+"""Shopify Admin GraphQL API: the requests that create and delete a shopper's discount code.
 
 Plain values in, an `httpx.Response` out; deciding what an answer means (retry,
 give up, done) is the caller's job. The access token goes only into the
@@ -32,6 +32,12 @@ MUTATIONS = {
     ),
 }
 VARIABLE = {BASIC_CREATE: "basicCodeDiscount", FREE_SHIPPING_CREATE: "freeShippingCodeDiscount"}
+
+DELETE = "discountCodeDelete"
+DELETE_MUTATION = (
+    "mutation discountCodeDelete($id: ID!) { discountCodeDelete(id: $id) "
+    "{ deletedCodeDiscountId userErrors { field code message } } }"
+)
 
 
 def graphql_url(shop_domain: str) -> str:
@@ -120,5 +126,16 @@ async def create_code_discount(
     return await http.post(
         graphql_url(shop_domain),
         json={"query": MUTATIONS[mutation], "variables": {VARIABLE[mutation]: discount}},
+        headers={"X-Shopify-Access-Token": access_token},
+    )
+
+
+async def delete_code_discount(
+    http: httpx.AsyncClient, *, shop_domain: str, access_token: str, discount_id: str
+) -> httpx.Response:
+    """POST `discountCodeDelete` for a discount node GID (from `codeDiscountNode { id }`)."""
+    return await http.post(
+        graphql_url(shop_domain),
+        json={"query": DELETE_MUTATION, "variables": {"id": discount_id}},
         headers={"X-Shopify-Access-Token": access_token},
     )

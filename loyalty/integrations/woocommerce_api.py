@@ -1,4 +1,4 @@
-"""WooCommerce REST API v3: creating a coupon.
+"""WooCommerce REST API v3: creating and deleting a coupon.
 
 Plain values in, an `httpx.Response` out; the caller decides what the answer means.
 The consumer key and secret go only into HTTP basic auth (WooCommerce accepts it
@@ -31,4 +31,20 @@ async def create_coupon(
     """POST /wp-json/wc/v3/coupons with `coupon` as the JSON body."""
     return await http.post(
         coupons_url(site_url), json=coupon, auth=httpx.BasicAuth(consumer_key, consumer_secret)
+    )
+
+
+async def delete_coupon(
+    http: httpx.AsyncClient,
+    *,
+    site_url: str,
+    consumer_key: str,
+    consumer_secret: str,
+    coupon_id: str,
+) -> httpx.Response:
+    """DELETE /wp-json/wc/v3/coupons/{id}?force=true (deleted for good, not trashed)."""
+    return await http.delete(
+        f"{coupons_url(site_url)}/{coupon_id}",
+        params={"force": "true"},
+        auth=httpx.BasicAuth(consumer_key, consumer_secret),
     )

@@ -10,6 +10,7 @@ Mounted by `loyalty.web`; the messaging services never import this module.
 Every request must carry a valid X-Twilio-Signature, checked with twilio's
 RequestValidator over the public URL Twilio requested and every form parameter
 received. A missing or bad signature gets 403 and a log line and is never processed.
+A verified inbound message is stored before it is acted on (`inbound.receive_inbound`).
 
 Environment (read on each request, so nothing is cached across a settings change):
 
@@ -118,9 +119,11 @@ async def incoming(request: Request) -> Response:
     params = await _verified(request)
     if params is None:
         return _forbidden()
-    outcome = await inbound.handle_inbound(params, request.path_params.get("shop"))
+    outcome = await inbound.receive_inbound(params, request.path_params.get("shop"))
     if outcome is None:
         return JSONResponse({"message": "unknown shop"}, status_code=404)
+    # A failure is stored (FAILED, retried by the sweep) and logged by the service: Twilio
+    # never resends an inbound message, so it gets a 200 with empty TwiML all the same.
     return _twiml(outcome.reply)
 
 

@@ -146,3 +146,37 @@ class MessagingSettings(Model):
 
     class Meta:
         table = "messaging_settings"
+
+
+class InboundStatus(StrEnum):
+    RECEIVED = "received"
+    PROCESSED = "processed"
+    FAILED = "failed"
+
+
+class InboundMessage(Model):
+    """A verified inbound text (STOP, START, HELP or anything else), stored before it is acted on.
+
+    Twilio never resends an inbound message, so a failure stays FAILED with its error
+    and is processed again by the sweep. `message_sid` is unique, so a replayed request
+    is recognised and changes nothing. `shop` is the shop named in the webhook URL, or
+    null when the shops are found by the To number or Messaging Service.
+    """
+
+    id = fields.IntField(primary_key=True)
+    shop = fields.ForeignKeyField("models.Shop", related_name="inbound_messages", null=True)
+    message_sid = fields.CharField(max_length=64, unique=True)
+    channel = fields.CharEnumField(Channel, max_length=16)
+    from_address = fields.CharField(max_length=320, description="the sender, without whatsapp:")
+    to_address = fields.CharField(max_length=320)
+    body = fields.TextField()
+    params = fields.JSONField(default=dict, description="every form parameter Twilio posted")
+    status = fields.CharEnumField(InboundStatus, default=InboundStatus.RECEIVED, max_length=16)
+    error = fields.TextField(null=True)
+    attempts = fields.IntField(default=0)
+    received_at = fields.DatetimeField(auto_now_add=True)
+    processed_at = fields.DatetimeField(null=True, description="the last attempt")
+
+    class Meta:
+        table = "inbound_messages"
+        indexes = (("status", "received_at"), ("from_address", "channel"))

@@ -4,7 +4,7 @@ import functools
 from json import dumps, loads
 from loyalty.consent.models import Channel, ConsentSource, ConsentStatus, LawfulBasis, Purpose
 from loyalty.integrations.models import DeliveryStatus, Platform
-from loyalty.messaging.models import MessageStatus, SuppressionReason, default_help_keywords, default_start_keywords, default_stop_keywords
+from loyalty.messaging.models import InboundStatus, MessageStatus, SuppressionReason, default_help_keywords, default_start_keywords, default_stop_keywords
 from loyalty.programme.models import ActionKind, ActionLimit, EntryKind, ExpiryMode, OrderStatus, RewardKind, TierBasis, TierWindow, VoucherStatus
 from tortoise.fields.base import OnDelete
 from tortoise import fields
@@ -70,6 +70,26 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
             options={'table': 'idempotency_records', 'app': 'models', 'unique_together': (('shop', 'operation', 'key'),), 'pk_attr': 'id', 'table_description': 'The first result of a retried write, keyed per shop and operation.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='InboundMessage',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('shop', fields.ForeignKeyField('models.Shop', source_field='shop_id', null=True, db_constraint=True, to_field='id', related_name='inbound_messages', on_delete=OnDelete.CASCADE)),
+                ('message_sid', fields.CharField(unique=True, max_length=64)),
+                ('channel', fields.CharEnumField(description='EMAIL: email\nSMS: sms\nWHATSAPP: whatsapp', enum_type=Channel, max_length=16)),
+                ('from_address', fields.CharField(description='the sender, without whatsapp:', max_length=320)),
+                ('to_address', fields.CharField(max_length=320)),
+                ('body', fields.TextField(unique=False)),
+                ('params', fields.JSONField(default=dict, description='every form parameter Twilio posted', encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('status', fields.CharEnumField(default=InboundStatus.RECEIVED, description='RECEIVED: received\nPROCESSED: processed\nFAILED: failed', enum_type=InboundStatus, max_length=16)),
+                ('error', fields.TextField(null=True, unique=False)),
+                ('attempts', fields.IntField(default=0)),
+                ('received_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('processed_at', fields.DatetimeField(null=True, description='the last attempt', auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'inbound_messages', 'app': 'models', 'indexes': [Index(fields=['status', 'received_at']), Index(fields=['from_address', 'channel'])], 'pk_attr': 'id', 'table_description': 'A verified inbound text (STOP, START, HELP or anything else), stored before it is acted on.'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -384,6 +404,7 @@ class Migration(migrations.Migration):
                 ('used_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('used_order', fields.ForeignKeyField('models.Order', source_field='used_order_id', null=True, db_constraint=True, to_field='id', related_name='vouchers_used', on_delete=OnDelete.SET_NULL)),
                 ('cancelled_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('platform_discount_id', fields.CharField(null=True, description="The shop's id for the pushed code, a Shopify discount node GID or a WooCommerce coupon id, cleared once the code is withdrawn from the shop", max_length=255)),
             ],
             options={'table': 'vouchers', 'app': 'models', 'unique_together': (('shop', 'code'),), 'pk_attr': 'id', 'table_description': 'A unique single-use code issued by a redemption.'},
             bases=['Model'],

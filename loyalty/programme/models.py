@@ -150,6 +150,14 @@ class Voucher(Model):
         "models.Order", related_name="vouchers_used", null=True, on_delete=fields.SET_NULL
     )
     cancelled_at = fields.DatetimeField(null=True)
+    platform_discount_id = fields.CharField(
+        max_length=255,
+        null=True,
+        description=(
+            "The shop's id for the pushed code, a Shopify discount node GID or a"
+            " WooCommerce coupon id, cleared once the code is withdrawn from the shop"
+        ),
+    )
 
     class Meta:
         table = "vouchers"

@@ -5,6 +5,10 @@
 When the retries run out, Dramatiq sends the message to `voucher_push_exhausted`,
 which fails the voucher and gives its points back, so none stays PENDING for ever.
 Delivery is at least once; pushing a voucher that is no longer PENDING does nothing.
+
+`withdraw_voucher_from_shop` deletes a cancelled voucher's discount from the shop, with
+the same retries. A push that created the code of a voucher cancelled meanwhile
+answers `WITHDRAW`, and the push actors then send the withdrawal.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ async def _voucher_push_exhausted(message: dict[str, Any], retries: dict[str, An
     log.warning("voucher %s: push retries exhausted, now %s", voucher_id, status)
     if status == VoucherStatus.FAILED:
         await _tell_shopper(voucher_id)
+    elif status == voucher_push.WITHDRAW:
+        withdraw_voucher_from_shop.send(voucher_id)
 
 
 async def _tell_shopper(voucher_id: int) -> None:
@@ -67,17 +73,43 @@ voucher_push_exhausted = dramatiq.actor(
 )
 
 
+def _retry(exc: voucher_push.RetryablePushError) -> dramatiq.Retry:
+    """Dramatiq's retry, waiting at least as long as the shop's Retry-After asks."""
+    delay = None
+    if exc.retry_after is not None:
+        delay = min(max(int(exc.retry_after * 1000), MIN_BACKOFF_MS), MAX_BACKOFF_MS)
+    return dramatiq.Retry(str(exc), delay=delay)
+
+
+async def _withdraw_voucher_from_shop(voucher_id: int) -> None:
+    try:
+        outcome = await voucher_push.withdraw_voucher(voucher_id)
+    except voucher_push.RetryablePushError as exc:
+        raise _retry(exc) from exc
+    log.info("voucher %s: withdrawal %s", voucher_id, outcome)
+
+
+withdraw_voucher_from_shop = dramatiq.actor(
+    _withdraw_voucher_from_shop,
+    actor_name="withdraw_voucher_from_shop",
+    queue_name=QUEUE,
+    broker=broker,
+    max_retries=MAX_RETRIES,
+    min_backoff=MIN_BACKOFF_MS,
+    max_backoff=MAX_BACKOFF_MS,
+)
+
+
 async def _push_voucher_to_shop(voucher_id: int) -> None:
     try:
         status = await voucher_push.push_voucher(voucher_id)
     except voucher_push.RetryablePushError as exc:
-        delay = None
-        if exc.retry_after is not None:
-            delay = min(max(int(exc.retry_after * 1000), MIN_BACKOFF_MS), MAX_BACKOFF_MS)
-        raise dramatiq.Retry(str(exc), delay=delay) from exc
+        raise _retry(exc) from exc
     log.info("voucher %s: %s", voucher_id, status)
     if status == VoucherStatus.FAILED:
         await _tell_shopper(voucher_id)
+    elif status == voucher_push.WITHDRAW:
+        withdraw_voucher_from_shop.send(voucher_id)
 
 
 push_voucher_to_shop = dramatiq.actor(
@@ -92,4 +124,4 @@ push_voucher_to_shop = dramatiq.actor(
     on_retry_exhausted=voucher_push_exhausted.actor_name,
 )
 
-ACTORS = (push_voucher_to_shop, voucher_push_exhausted)
+ACTORS = (push_voucher_to_shop, voucher_push_exhausted, withdraw_voucher_from_shop)

@@ -484,3 +484,256 @@ async def test_exhausted_after_a_timeout_that_did_create_the_code_stays_live(vou
     assert await status(voucher) == VoucherStatus.LIVE
     assert await reversals(voucher) == 0
     assert await balance(customer) == 300
+
+
+# --- withdrawal from the shop --------------------------------------------------------
+
+GID = "gid://shopify/DiscountCodeNode/1057371001"
+DELETE = voucher_push.shopify_admin.DELETE_MUTATION
+
+
+def shopify_deleted(discount_id: str = GID) -> httpx.Response:
+    payload = {"deletedCodeDiscountId": discount_id, "userErrors": []}
+    return httpx.Response(200, json={"data": {"discountCodeDelete": payload}})
+
+
+async def live(platform: Platform) -> tuple[Customer, Voucher]:
+    """A voucher pushed into the shop, so LIVE with the platform's id for its discount."""
+    customer, voucher = await redeemed(platform)
+    with respx.mock(assert_all_called=True) as mock:
+        if platform == Platform.SHOPIFY:
+            mock.post(SHOPIFY_URL).mock(return_value=shopify_created())
+        else:
+            mock.post(WOO_URL).mock(return_value=woo_created(voucher.code))
+        assert await voucher_push.push_voucher(voucher.id) == VoucherStatus.LIVE
+    await voucher.refresh_from_db()
+    return customer, voucher
+
+
+async def test_a_push_stores_the_platforms_discount_id(database_url):
+    _, shopify = await live(Platform.SHOPIFY)
+    assert shopify.platform_discount_id == GID
+    _, woo = await live(Platform.WOOCOMMERCE)
+    assert woo.platform_discount_id == "720"
+
+
+async def test_code_already_there_leaves_the_id_unknown(database_url):
+    _, voucher = await redeemed(Platform.SHOPIFY)
+    taken = shopify_user_errors(
+        {"field": ["basicCodeDiscount", "code"], "code": "TAKEN", "message": "Code must be unique."}
+    )
+    with respx.mock(assert_all_called=True) as mock:
+        mock.post(SHOPIFY_URL).mock(return_value=taken)
+        assert await voucher_push.push_voucher(voucher.id) == VoucherStatus.LIVE
+    assert (await Voucher.get(id=voucher.id)).platform_discount_id is None
+
+
+async def test_cancelling_a_live_shopify_voucher_deletes_its_discount(database_url):
+    customer, voucher = await live(Platform.SHOPIFY)
+    voucher = await rewards.cancel_voucher(voucher, actor="staff:amy")
+    assert voucher_push.needs_withdrawal(voucher)
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.post(SHOPIFY_URL).mock(return_value=shopify_deleted())
+        assert await voucher_push.withdraw_voucher(voucher.id) == voucher_push.Withdrawal.DELETED
+        # A redelivery has nothing left to withdraw.
+        assert await voucher_push.withdraw_voucher(voucher.id) == (
+            voucher_push.Withdrawal.NOT_NEEDED
+        )
+
+    assert route.call_count == 1
+    request = route.calls.last.request
+    assert str(request.url) == SHOPIFY_URL
+    assert request.headers["X-Shopify-Access-Token"] == TOKEN
+    assert sent_json(route) == {"query": DELETE, "variables": {"id": GID}}
+    assert DELETE.startswith("mutation discountCodeDelete($id: ID!) { discountCodeDelete(id: $id)")
+    after = await Voucher.get(id=voucher.id)
+    assert after.status == VoucherStatus.CANCELLED and after.platform_discount_id is None
+    assert await balance(customer) == 500
+
+
+async def test_cancelling_a_live_woocommerce_voucher_deletes_its_coupon_for_good(database_url):
+    _, voucher = await live(Platform.WOOCOMMERCE)
+    await rewards.cancel_voucher(voucher, actor="staff:amy")
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.delete(f"{WOO_URL}/720").mock(
+            return_value=httpx.Response(200, json={"id": 720, "code": voucher.code.lower()})
+        )
+        assert await voucher_push.withdraw_voucher(voucher.id) == voucher_push.Withdrawal.DELETED
+
+    request = route.calls.last.request
+    assert request.method == "DELETE"
+    assert str(request.url) == f"{WOO_URL}/720?force=true"
+    basic = base64.b64encode(b"ck_live:cs_secret").decode()
+    assert request.headers["Authorization"] == f"Basic {basic}"
+    assert request.content == b""
+    assert (await Voucher.get(id=voucher.id)).platform_discount_id is None
+
+
+@pytest.mark.parametrize(
+    ("platform", "answer"),
+    [
+        (
+            Platform.WOOCOMMERCE,
+            httpx.Response(
+                404,
+                json={
+                    "code": "woocommerce_rest_shop_coupon_invalid_id",
+                    "message": "Invalid ID.",
+                    "data": {"status": 404},
+                },
+            ),
+        ),
+        (Platform.SHOPIFY, httpx.Response(404)),
+        (
+            Platform.SHOPIFY,
+            httpx.Response(
+                200,
+                json={
+                    "data": {
+                        "discountCodeDelete": {
+                            "deletedCodeDiscountId": None,
+                            "userErrors": [
+                                {
+                                    "field": ["id"],
+                                    "code": "INVALID",
+                                    "message": "Discount does not exist",
+                                }
+                            ],
+                        }
+                    }
+                },
+            ),
+        ),
+    ],
+    ids=["woocommerce-404", "shopify-404", "shopify-no-such-discount"],
+)
+async def test_a_discount_already_gone_counts_as_withdrawn(database_url, platform, answer):
+    _, voucher = await live(platform)
+    await rewards.cancel_voucher(voucher, actor="staff")
+    with respx.mock(assert_all_called=True) as mock:
+        if platform == Platform.SHOPIFY:
+            mock.post(SHOPIFY_URL).mock(return_value=answer)
+        else:
+            mock.delete(f"{WOO_URL}/720", params={"force": "true"}).mock(return_value=answer)
+        outcome = await voucher_push.withdraw_voucher(voucher.id)
+    assert outcome == voucher_push.Withdrawal.ALREADY_GONE
+    assert (await Voucher.get(id=voucher.id)).platform_discount_id is None
+
+
+@pytest.mark.parametrize("platform", [Platform.SHOPIFY, Platform.WOOCOMMERCE])
+async def test_a_503_on_withdrawal_is_retryable(database_url, platform):
+    _, voucher = await live(platform)
+    await rewards.cancel_voucher(voucher, actor="staff")
+    answer = httpx.Response(503, headers={"Retry-After": "30"})
+    with respx.mock(assert_all_called=True) as mock:
+        if platform == Platform.SHOPIFY:
+            mock.post(SHOPIFY_URL).mock(return_value=answer)
+        else:
+            mock.delete(f"{WOO_URL}/720", params={"force": "true"}).mock(return_value=answer)
+        with pytest.raises(voucher_push.RetryablePushError) as raised:
+            await voucher_push.withdraw_voucher(voucher.id)
+    assert raised.value.retry_after == 30.0
+    stored = await Voucher.get(id=voucher.id)
+    assert voucher_push.needs_withdrawal(stored)  # still to do, on the next try
+
+
+async def test_a_timeout_on_withdrawal_is_retryable(database_url):
+    _, voucher = await live(Platform.SHOPIFY)
+    await rewards.cancel_voucher(voucher, actor="staff")
+    with respx.mock(assert_all_called=True) as mock:
+        mock.post(SHOPIFY_URL).mock(side_effect=httpx.ReadTimeout("slow"))
+        with pytest.raises(voucher_push.RetryablePushError, match="timeout"):
+            await voucher_push.withdraw_voucher(voucher.id)
+    assert (await Voucher.get(id=voucher.id)).platform_discount_id == GID
+
+
+async def test_a_live_voucher_is_not_withdrawn(database_url):
+    _, voucher = await live(Platform.SHOPIFY)
+    with respx.mock(assert_all_called=False) as mock:
+        route = mock.post(SHOPIFY_URL)
+        assert await voucher_push.withdraw_voucher(voucher.id) == (
+            voucher_push.Withdrawal.NOT_NEEDED
+        )
+    assert not route.called
+
+
+async def test_a_voucher_without_a_platform_id_needs_no_withdrawal(database_url):
+    shop = await create_shop("Offline Ltd")
+    customer, _ = await upsert_customer(shop.id, CustomerInput(external_id="c1"))
+    await ledger.post(customer, EntryKind.ADJUST, points=50, actor="staff:test", reason="setup")
+    reward = await Reward.create(
+        shop=shop, name="£5 off", kind=RewardKind.FIXED_AMOUNT, points_cost=20, amount=500
+    )
+    voucher = await rewards.cancel_voucher(await rewards.redeem(customer, reward.id), actor="staff")
+    assert voucher.status == VoucherStatus.CANCELLED and voucher.platform_discount_id is None
+    assert not voucher_push.needs_withdrawal(voucher)
+    with respx.mock(assert_all_called=False) as mock:
+        route = mock.route()
+        assert await voucher_push.withdraw_voucher(voucher.id) == (
+            voucher_push.Withdrawal.NOT_NEEDED
+        )
+    assert not route.called
+
+
+async def test_a_push_completing_after_the_cancel_stores_the_id_and_withdraws(
+    voucher_broker, delays
+):
+    customer, voucher = await redeemed(Platform.SHOPIFY)
+
+    async def cancelled_in_flight(request: httpx.Request) -> httpx.Response:
+        # The merchant cancels while Shopify is still creating the code.
+        await rewards.cancel_voucher(await Voucher.get(id=voucher.id), actor="staff:amy")
+        return shopify_created()
+
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.post(SHOPIFY_URL).mock(side_effect=[cancelled_in_flight, shopify_deleted()])
+        vouchers.push_voucher_to_shop.send(voucher.id)
+        voucher_broker.join(vouchers.QUEUE)
+
+    assert route.call_count == 2
+    assert sent_json(route, 0)["query"] == BASIC
+    assert sent_json(route, 1) == {"query": DELETE, "variables": {"id": GID}}
+    assert [name for name, _ in delays.sent] == [
+        "push_voucher_to_shop",
+        "withdraw_voucher_from_shop",
+    ]
+    after = await Voucher.get(id=voucher.id)
+    assert after.status == VoucherStatus.CANCELLED and after.platform_discount_id is None
+    assert await reversals(voucher) == 1
+    assert await balance(customer) == 500
+
+
+async def test_a_woocommerce_push_after_the_cancel_answers_withdraw(database_url):
+    customer, voucher = await redeemed(Platform.WOOCOMMERCE)
+
+    async def cancelled_in_flight(request: httpx.Request) -> httpx.Response:
+        await rewards.cancel_voucher(await Voucher.get(id=voucher.id), actor="staff")
+        return woo_created(voucher.code)
+
+    with respx.mock(assert_all_called=True) as mock:
+        mock.post(WOO_URL).mock(side_effect=cancelled_in_flight)
+        assert await voucher_push.push_voucher(voucher.id) == voucher_push.WITHDRAW
+        # A redelivery of the push does nothing more, the withdrawal was asked for once.
+        assert await voucher_push.push_voucher(voucher.id) == VoucherStatus.CANCELLED
+
+    after = await Voucher.get(id=voucher.id)
+    assert after.status == VoucherStatus.CANCELLED and after.platform_discount_id == "720"
+    assert await balance(customer) == 500
+
+
+async def test_withdrawal_actor_retries_after_a_503(voucher_broker, delays):
+    _, voucher = await live(Platform.WOOCOMMERCE)
+    await rewards.cancel_voucher(voucher, actor="staff")
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.delete(f"{WOO_URL}/720", params={"force": "true"}).mock(
+            side_effect=[
+                httpx.Response(503, headers={"Retry-After": "1"}),
+                httpx.Response(200, json={"id": 720}),
+            ]
+        )
+        vouchers.withdraw_voucher_from_shop.send(voucher.id)
+        voucher_broker.join(vouchers.QUEUE)
+
+    assert route.call_count == 2
+    assert [d for _, d in delays.sent if d is not None] == [1000]
+    assert (await Voucher.get(id=voucher.id)).platform_discount_id is None

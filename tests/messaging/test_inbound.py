@@ -9,12 +9,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from xml.etree import ElementTree
 
 import httpx
 import pytest
+from tortoise.exceptions import OperationalError
 from twilio.request_validator import RequestValidator
 
+from loyalty import clock
 from loyalty.config import Settings
 from loyalty.consent import service as consent
 from loyalty.consent.models import (
@@ -26,7 +29,11 @@ from loyalty.consent.models import (
 )
 from loyalty.customers.models import Customer
 from loyalty.customers.service import upsert_customer
+from loyalty.errors import DomainError
+from loyalty.messaging import inbound
 from loyalty.messaging.models import (
+    InboundMessage,
+    InboundStatus,
     Message,
     MessageStatus,
     MessagingSettings,
@@ -37,6 +44,7 @@ from loyalty.programme.inputs import CustomerInput
 from loyalty.shops.models import Shop
 from loyalty.shops.service import create_shop
 from loyalty.web import create_app
+from loyalty.workers import sweeps
 
 TOKEN = "12345-test-auth-token"
 ACCOUNT = "AC" + "a" * 32
@@ -81,16 +89,22 @@ class Twilio:
         return await self.http.post(path, data=params, headers=all_headers)
 
 
-def inbound_params(body: str, *, from_: str = PHONE, to: str = SMS_FROM, **extra: str):
-    """An incoming SMS as Twilio posts it (section 4)."""
+_inbound_sids = iter(range(1, 10**9))
+
+
+def inbound_params(
+    body: str, *, from_: str = PHONE, to: str = SMS_FROM, sid: str | None = None, **extra: str
+):
+    """An incoming SMS as Twilio posts it (section 4), with a fresh MessageSid unless given."""
+    sid = sid or f"SM{next(_inbound_sids):032x}"
     return {
         "ToCountry": "GB",
         "ToState": "",
-        "SmsMessageSid": "SM" + "1" * 32,
+        "SmsMessageSid": sid,
         "NumMedia": "0",
         "ToCity": "",
         "FromZip": "",
-        "SmsSid": "SM" + "1" * 32,
+        "SmsSid": sid,
         "FromState": "",
         "SmsStatus": "received",
         "FromCity": "",
@@ -100,7 +114,7 @@ def inbound_params(body: str, *, from_: str = PHONE, to: str = SMS_FROM, **extra
         "MessagingServiceSid": SERVICE,
         "ToZip": "",
         "NumSegments": "1",
-        "MessageSid": "SM" + "1" * 32,
+        "MessageSid": sid,
         "AccountSid": ACCOUNT,
         "From": from_,
         "ApiVersion": "2010-04-01",
@@ -344,7 +358,8 @@ async def test_query_string_and_default_port_are_part_of_the_signed_url(internal
 
 @pytest.mark.parametrize("word", [*STOP_WORDS, " stop ", "Stop.", "cancel please"])
 async def test_every_stop_word_unsubscribes_the_channel_with_evidence(twilio, shop, customer, word):
-    response = await twilio.post(f"/webhooks/twilio/{shop.public_id}/inbound", inbound_params(word))
+    params = inbound_params(word)
+    response = await twilio.post(f"/webhooks/twilio/{shop.public_id}/inbound", params)
     assert twiml_messages(response) == []
     for purpose in Purpose:
         assert await status_of(customer, Channel.SMS, purpose) == ConsentStatus.UNSUBSCRIBED
@@ -357,7 +372,7 @@ async def test_every_stop_word_unsubscribes_the_channel_with_evidence(twilio, sh
         assert event.channel == Channel.SMS and event.source == ConsentSource.STOP_REPLY
         assert event.evidence["sending_number"] == SMS_FROM
         assert event.evidence["message"] == word.strip()
-        assert event.evidence["message_sid"] == "SM" + "1" * 32
+        assert event.evidence["message_sid"] == params["MessageSid"]
     assert not (await consent.can_send(customer, Channel.SMS, Purpose.TRANSACTIONAL)).allowed
 
 
@@ -516,6 +531,138 @@ async def test_repeated_stop_is_recorded_once_and_twilio_opt_out_type_is_kept(
 async def test_unknown_shop_in_the_path_is_404(twilio, shop):
     response = await twilio.post("/webhooks/twilio/nosuchshop/inbound", inbound_params("STOP"))
     assert response.status_code == 404
+
+
+# --- stored first: failures kept for the sweep, replays ignored ------------------------
+
+
+def fail_first_stop(monkeypatch: pytest.MonkeyPatch, error: Exception) -> list[int]:
+    """Make consent.record_stop_reply raise `error` on its first call only."""
+    calls: list[int] = []
+    real = consent.record_stop_reply
+
+    async def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise error
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(consent, "record_stop_reply", flaky)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        DomainError("CONFLICT", "consent is changing concurrently, try again"),
+        OperationalError("database is locked"),
+    ],
+    ids=["conflict", "database"],
+)
+async def test_a_stop_that_fails_is_kept_and_the_sweep_applies_it(
+    twilio, shop, customer, env, caplog, error
+):
+    calls = fail_first_stop(env, error)
+    params = inbound_params("STOP")
+    with caplog.at_level(logging.ERROR, "loyalty.messaging.inbound"):
+        response = await twilio.post(f"/webhooks/twilio/{shop.public_id}/inbound", params)
+    assert response.status_code == 200
+    assert twiml_messages(response) == []
+    assert params["MessageSid"] in caplog.text
+    row = await InboundMessage.get(message_sid=params["MessageSid"])
+    assert row.status == InboundStatus.FAILED
+    assert row.attempts == 1
+    assert str(error) in row.error
+    assert (row.shop_id, row.channel, row.from_address) == (shop.id, Channel.SMS, PHONE)
+    assert (row.to_address, row.body, row.params) == (SMS_FROM, "STOP", params)
+    assert await status_of(customer, Channel.SMS, Purpose.MARKETING) == ConsentStatus.SUBSCRIBED
+    assert not await ConsentEvent.filter(customer_id=customer.id, source="stop_reply").exists()
+
+    # not yet: the sweep leaves a fresh failure alone
+    await sweeps._resend_stalled_work()
+    await row.refresh_from_db()
+    assert (row.status, row.attempts) == (InboundStatus.FAILED, 1)
+
+    clock.set_now(clock.now() + timedelta(minutes=10))
+    await sweeps._resend_stalled_work()
+    await row.refresh_from_db()
+    assert (row.status, row.attempts, row.error) == (InboundStatus.PROCESSED, 2, None)
+    assert len(calls) == 2
+    for purpose in Purpose:
+        assert await status_of(customer, Channel.SMS, purpose) == ConsentStatus.UNSUBSCRIBED
+        assert await status_of(customer, Channel.WHATSAPP, purpose) == ConsentStatus.SUBSCRIBED
+    events = await ConsentEvent.filter(customer_id=customer.id, source=ConsentSource.STOP_REPLY)
+    assert {e.purpose for e in events} == set(Purpose)
+    for event in events:
+        assert event.evidence["message_sid"] == params["MessageSid"]
+        assert event.evidence["sending_number"] == SMS_FROM
+        assert event.evidence["message"] == "STOP"
+    # processed: a further sweep does nothing more
+    await sweeps._resend_stalled_work()
+    assert len(calls) == 2
+
+
+async def test_a_replayed_start_after_a_later_stop_does_not_resubscribe(twilio, shop, customer):
+    path = f"/webhooks/twilio/{shop.public_id}/inbound"
+    await twilio.post(path, inbound_params("STOP"))
+    start = inbound_params("START")
+    await twilio.post(path, start)
+    assert await status_of(customer, Channel.SMS, Purpose.MARKETING) == ConsentStatus.SUBSCRIBED
+    await twilio.post(path, inbound_params("STOP"))
+    events = await ConsentEvent.filter(customer_id=customer.id).count()
+    # the captured, validly signed START posted again
+    response = await twilio.post(path, start)
+    assert twiml_messages(response) == []
+    for purpose in Purpose:
+        assert await status_of(customer, Channel.SMS, purpose) == ConsentStatus.UNSUBSCRIBED
+    assert await ConsentEvent.filter(customer_id=customer.id).count() == events
+    assert await InboundMessage.filter(message_sid=start["MessageSid"]).count() == 1
+    row = await InboundMessage.get(message_sid=start["MessageSid"])
+    assert (row.status, row.attempts) == (InboundStatus.PROCESSED, 1)
+
+
+async def test_a_repeated_help_is_answered_again_and_stored_once(twilio, shop, customer):
+    path = f"/webhooks/twilio/{shop.public_id}/inbound"
+    params = inbound_params("HELP")
+    for _ in range(2):
+        response = await twilio.post(path, params)
+        assert twiml_messages(response) == [
+            "Acme Rewards: reply STOP to opt out. Help: 0800 000 000"
+        ]
+    assert await InboundMessage.filter(shop_id=shop.id).count() == 1
+
+
+async def test_messages_to_the_shared_url_are_stored_without_a_shop(twilio, shop, customer):
+    params = whatsapp_params("Hello")
+    assert twiml_messages(await twilio.post("/webhooks/twilio/inbound", params)) == []
+    row = await InboundMessage.get(message_sid=params["MessageSid"])
+    assert row.shop_id is None
+    assert (row.channel, row.from_address, row.status) == (
+        Channel.WHATSAPP,
+        PHONE,
+        InboundStatus.PROCESSED,
+    )
+
+
+async def test_a_retried_stop_does_not_undo_a_later_start(twilio, shop, customer, env):
+    """STOP fails, START (nothing to undo yet) succeeds: the STOP retried later is stale."""
+    fail_first_stop(env, DomainError("CONFLICT", "try again"))
+    path = f"/webhooks/twilio/{shop.public_id}/inbound"
+    stop = inbound_params("STOP")
+    await twilio.post(path, stop)
+    await twilio.post(path, inbound_params("START"))
+    clock.set_now(clock.now() + timedelta(minutes=10))
+    row = await InboundMessage.get(message_sid=stop["MessageSid"])
+    assert await inbound.retry_failed_inbound(timedelta(minutes=5)) == [row.id]
+    await row.refresh_from_db()
+    assert row.status == InboundStatus.PROCESSED
+    assert await status_of(customer, Channel.SMS, Purpose.MARKETING) == ConsentStatus.SUBSCRIBED
+
+
+async def test_unknown_shop_is_not_stored(twilio, shop):
+    response = await twilio.post("/webhooks/twilio/nosuchshop/inbound", inbound_params("STOP"))
+    assert response.status_code == 404
+    assert not await InboundMessage.exists()
 
 
 # --- status callbacks ------------------------------------------------------------------
